@@ -1,0 +1,171 @@
+//! The normalized facts a policy reads, independent of how the Bundle spelled them.
+//!
+//! Gathering turns FHIR resources (Claim, Condition, Observation, Medication*, Procedure,
+//! QuestionnaireResponse) into these plain types: codes normalized ([`Code`]), values typed,
+//! dates as calendar dates, and every fact remembers where it came from ([`Source`]) so that an
+//! explanation can cite it. What the facts *mean* for a policy (which LOINC is a HER2 IHC, which
+//! RxNorm is a taxane) is decided by the policy's value sets, not here.
+
+use chrono::NaiveDate;
+
+use crate::fhir::Code;
+
+/// Where a fact came from: the resource and its FHIRPath location in the request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Source {
+    /// `Type/id` (or fullUrl) of the resource, for humans.
+    pub resource: String,
+    /// FHIRPath location, e.g. `Bundle.entry[4].resource.valueQuantity`.
+    pub path: String,
+}
+
+/// Everything gathered from one request Bundle.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub claim: ClaimFacts,
+    /// `Claim.diagnosis` (codes and resolved references) and every Condition in the Bundle,
+    /// excluding refuted / entered-in-error ones.
+    pub diagnoses: Vec<Diagnosis>,
+    /// Every Observation in the Bundle (excluding entered-in-error / cancelled), panels kept
+    /// with their components.
+    pub observations: Vec<Observation>,
+    /// Drug and procedure history and current therapy from MedicationStatement,
+    /// MedicationAdministration, MedicationRequest, Procedure, and the other Claim items.
+    pub medications: Vec<MedicationUse>,
+    /// QuestionnaireResponse answers, flattened (nested items included), in document order.
+    pub answers: Vec<Answer>,
+}
+
+/// The Claim itself.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimFacts {
+    /// `Claim.created` as a date (the reference date for "the last 6 months").
+    pub created: Option<NaiveDate>,
+    pub items: Vec<ItemFacts>,
+}
+
+/// One `Claim.item`.
+#[derive(Debug, Clone, Default)]
+pub struct ItemFacts {
+    pub sequence: u32,
+    /// FHIRPath of the item, e.g. `Bundle.entry[0].resource.item[1]`.
+    pub path: String,
+    /// `productOrService` codings, plus the medication codes of the MedicationRequest (or
+    /// ServiceRequest / DeviceRequest code) that `extension-requestedService` points to.
+    pub product_codes: Vec<Code>,
+    /// `extension-certificationType` code (X12 1322): `I`, `R`, `4`, `3`, ...
+    pub certification_type: Option<String>,
+    /// `extension-authorizationNumber`: a prior authorization this request continues.
+    pub authorization_number: Option<String>,
+    /// `quantity.value` (for J9354, units = mg).
+    pub quantity: Option<f64>,
+    /// `servicedPeriod` or `servicedDate` (start = end for a date).
+    pub served: Option<DateSpan>,
+}
+
+/// A span of calendar dates; either end may be open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DateSpan {
+    pub start: Option<NaiveDate>,
+    pub end: Option<NaiveDate>,
+}
+
+/// A diagnosis code with its date.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnosis {
+    pub code: Code,
+    /// Onset / recorded / diagnosisRecordedDate, whichever is present first.
+    pub date: Option<NaiveDate>,
+    pub source: Source,
+}
+
+/// An Observation (or one of its components), values typed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// All codings of `Observation.code`.
+    pub codes: Vec<Code>,
+    pub value: Option<ObsValue>,
+    pub components: Vec<Component>,
+    /// `effective[x]` (start of a period) or `issued`, as a date.
+    pub date: Option<NaiveDate>,
+    pub source: Source,
+}
+
+/// One `Observation.component`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Component {
+    pub codes: Vec<Code>,
+    pub value: Option<ObsValue>,
+}
+
+/// A typed observation value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ObsValue {
+    /// `valueCodeableConcept`: its codings, and its text.
+    Coded {
+        codes: Vec<Code>,
+        text: Option<String>,
+    },
+    /// `valueQuantity`: the number, and the UCUM code (or `unit` text when no code).
+    Quantity {
+        value: f64,
+        unit: Option<String>,
+    },
+    /// `valueString`, trimmed.
+    Text(String),
+    Boolean(bool),
+    Integer(i64),
+}
+
+/// Where a medication use was documented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MedicationSource {
+    Statement,
+    Administration,
+    Request,
+    Procedure,
+    /// Another item of the same Claim (its `sequence`).
+    ClaimItem(u32),
+}
+
+/// Whether a documented use is behind the patient or ongoing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UseStatus {
+    /// Completed or stopped (a MedicationRequest `completed`/`stopped`, an administration or
+    /// procedure that happened, a statement `completed`/`stopped`).
+    History,
+    /// Active, or requested alongside (another Claim item, an `active` MedicationRequest).
+    Current,
+}
+
+/// One documented use of a drug (or a drug-administration procedure).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MedicationUse {
+    /// Medication codes (RxNorm, NDC) or procedure / product codes (HCPCS).
+    pub codes: Vec<Code>,
+    pub kind: MedicationSource,
+    pub status: UseStatus,
+    pub start: Option<NaiveDate>,
+    pub end: Option<NaiveDate>,
+    pub source: Source,
+}
+
+/// One QuestionnaireResponse answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub link_id: String,
+    pub value: AnswerValue,
+    pub source: Source,
+}
+
+/// A typed answer value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnswerValue {
+    Boolean(bool),
+    Integer(i64),
+    Decimal(f64),
+    /// `valueCoding.code` (a choice), or a `valueString` that names a choice.
+    Code(String),
+    Text(String),
+    Date(NaiveDate),
+}

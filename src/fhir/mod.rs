@@ -1,0 +1,13 @@
+//! FHIR R4 plumbing: normalized codes, the Bundle index, OperationOutcome, and the one place
+//! where typed FHIR models are parsed (`model`).
+//!
+//! The raw JSON is kept everywhere it matters (storing, echoing, error locations); typed views
+//! are built from it only where a typed read is clearer.
+
+pub mod bundle;
+pub mod codes;
+pub mod outcome;
+
+pub use bundle::{BundleView, Entry};
+pub use codes::{Code, CodeSystem};
+pub use outcome::{Issue, IssueType, Severity, operation_outcome};
