@@ -1,0 +1,643 @@
+//! Deciding one item: three-valued evaluation of the criteria tree, the choice between
+//! paths (decisions.md section 5), continuation (B), the limits, and the explanation.
+
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+
+use super::decision::{CriterionResult, Decision, Outcome, ReviewAction, Status};
+use super::her2::{self, Her2Assessment, Her2Sets};
+use super::leaf::{self, Combination, CyclesReceived, LeafResult, Tri};
+use super::limits::{self, Verdict};
+use super::model::{Absent, TestSpec};
+use super::{Node, Policy};
+use crate::evidence::{Facts, ItemFacts, ObsValue};
+
+/// A criterion's evaluated status with its reasons.
+#[derive(Debug, Clone, PartialEq)]
+struct Eval {
+    status: Status,
+    because: Vec<String>,
+    /// The status rests on contradictory evidence.
+    conflict: bool,
+}
+
+/// Everything one item's evaluation reads, and the memo of criteria already evaluated.
+pub struct Ctx<'a> {
+    pub policy: &'a Policy,
+    pub facts: &'a Facts,
+    pub item: &'a ItemFacts,
+    /// Claim.created as a date.
+    pub created: Option<NaiveDate>,
+    /// The requested start (servicedPeriod.start, servicedDate, else created).
+    pub start: NaiveDate,
+    /// The end of the period concurrency is judged over (requested end, capped).
+    pub end: NaiveDate,
+    her2: OnceCell<Her2Assessment>,
+    combination: OnceCell<Combination>,
+    memo: RefCell<HashMap<usize, Eval>>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn her2(&self) -> &Her2Assessment {
+        self.her2.get_or_init(|| {
+            let p = self.policy;
+            let sets = Her2Sets {
+                ihc: p.vs("her2_ihc"),
+                ish: p.vs("her2_ish"),
+                interpretation: p.vs("her2_interpretation"),
+                ratio: p.vs("her2_ratio"),
+                copies: p.vs("her2_copies"),
+                ihc_0: p.vs("ihc_0"),
+                ihc_1: p.vs("ihc_1"),
+                ihc_2: p.vs("ihc_2"),
+                ihc_3: p.vs("ihc_3"),
+                positive: p.vs("result_positive"),
+                negative: p.vs("result_negative"),
+                equivocal: p.vs("result_equivocal"),
+            };
+            her2::assess(self.facts, &sets)
+        })
+    }
+
+    pub fn combination(&self) -> &Combination {
+        self.combination.get_or_init(|| Combination::analyse(self))
+    }
+
+    /// Whether a use over `[start, end]` overlaps the requested period; open ends overlap.
+    pub fn overlaps(&self, start: Option<NaiveDate>, end: Option<NaiveDate>) -> bool {
+        start.is_none_or(|s| s <= self.end) && end.is_none_or(|e| e >= self.start)
+    }
+
+    /// Whether the documentation shows early (non-metastatic) breast cancer.
+    pub fn is_early_breast(&self) -> bool {
+        self.eval(self.policy.early_breast).status == Status::Met
+    }
+
+    fn eval(&self, index: usize) -> Eval {
+        if let Some(done) = self.memo.borrow().get(&index) {
+            return done.clone();
+        }
+        let result = self.compute(index);
+        self.memo.borrow_mut().insert(index, result.clone());
+        result
+    }
+
+    fn compute(&self, index: usize) -> Eval {
+        let criterion = &self.policy.criteria[index];
+        match &criterion.node {
+            Node::Leaf(test) => from_leaf(leaf::evaluate(self, test), absent_of(test)),
+            Node::Not(child) => {
+                let e = self.eval(*child);
+                let status = match e.status {
+                    Status::Met => Status::NotMet,
+                    Status::NotMet => Status::Met,
+                    Status::Unknown => Status::Unknown,
+                };
+                Eval {
+                    status,
+                    because: Vec::new(),
+                    conflict: e.conflict,
+                }
+            }
+            Node::All(children) => {
+                let evals: Vec<Eval> = children.iter().map(|c| self.eval(*c)).collect();
+                let status = if evals.iter().any(|e| e.status == Status::NotMet) {
+                    Status::NotMet
+                } else if evals.iter().all(|e| e.status == Status::Met) {
+                    Status::Met
+                } else {
+                    Status::Unknown
+                };
+                Eval {
+                    status,
+                    because: Vec::new(),
+                    conflict: evals.iter().any(|e| e.conflict),
+                }
+            }
+            Node::Any(children) => {
+                let evals: Vec<Eval> = children.iter().map(|c| self.eval(*c)).collect();
+                let status = if evals.iter().any(|e| e.status == Status::Met) {
+                    Status::Met
+                } else if evals.iter().all(|e| e.status == Status::NotMet) {
+                    Status::NotMet
+                } else {
+                    Status::Unknown
+                };
+                Eval {
+                    status,
+                    because: Vec::new(),
+                    conflict: evals.iter().any(|e| e.conflict),
+                }
+            }
+        }
+    }
+
+    /// The explanation of a subtree, in policy order. Helper nodes (lower-case ids) are
+    /// reported under the policy number of their nearest numbered ancestor. Children of a
+    /// met `any` that did not carry it, and children under a `not`, are left out.
+    fn explain(&self, index: usize, numbered: &str, out: &mut Vec<CriterionResult>) {
+        let criterion = &self.policy.criteria[index];
+        let e = self.eval(index);
+        let id = if is_numbered(&criterion.id) {
+            criterion.id.as_str()
+        } else {
+            numbered
+        };
+        if !out.iter().any(|r| r.id == id && r.text == criterion.text) {
+            out.push(CriterionResult {
+                id: id.to_owned(),
+                text: criterion.text.clone(),
+                status: e.status,
+                because: e.because.clone(),
+            });
+        }
+        match &criterion.node {
+            Node::All(children) => children.iter().for_each(|c| self.explain(*c, id, out)),
+            Node::Any(children) => {
+                for c in children {
+                    if e.status != Status::Met || self.eval(*c).status == Status::Met {
+                        self.explain(*c, id, out);
+                    }
+                }
+            }
+            Node::Not(_) | Node::Leaf(_) => {}
+        }
+    }
+
+    /// Documents that would settle the unknowns under a criterion.
+    fn documents(&self, index: usize, inherited: Option<&str>, out: &mut Vec<String>) {
+        let criterion = &self.policy.criteria[index];
+        let e = self.eval(index);
+        if e.status != Status::Unknown {
+            return;
+        }
+        let doc = criterion.documents.as_deref().or(inherited);
+        let children = criterion.node.children();
+        if children.is_empty() {
+            let text = doc
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("documentation of: {}", criterion.text));
+            let text = if e.conflict {
+                format!("{text} (to resolve: {})", e.because.join("; "))
+            } else {
+                text
+            };
+            if !out.contains(&text) {
+                out.push(text);
+            }
+        }
+        for c in children {
+            self.documents(c, doc, out);
+        }
+    }
+}
+
+fn is_numbered(id: &str) -> bool {
+    id.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+}
+
+fn absent_of(test: &TestSpec) -> Absent {
+    match test {
+        TestSpec::Diagnosis { absent, .. }
+        | TestSpec::Observation { absent, .. }
+        | TestSpec::Answer { absent, .. }
+        | TestSpec::Therapy { absent, .. }
+        | TestSpec::Facts { absent, .. } => *absent,
+        _ => Absent::Missing,
+    }
+}
+
+fn from_leaf(r: LeafResult, absent: Absent) -> Eval {
+    let status = match (r.tri, r.conflict) {
+        (_, true) => Status::Unknown,
+        (Tri::Met, _) => Status::Met,
+        (Tri::NotMet, _) => Status::NotMet,
+        (Tri::Open, _) => match absent {
+            Absent::Missing => Status::Unknown,
+            Absent::NotMet => Status::NotMet,
+            Absent::Met => Status::Met,
+        },
+    };
+    Eval {
+        status,
+        because: r.because,
+        conflict: r.conflict,
+    }
+}
+
+/// Whether the item asks to continue therapy, from the certification type, a prior
+/// authorization number, and the `request-type` answer; disagreement is a contradiction.
+enum RequestKind {
+    Initial,
+    Continuation(String),
+    Conflict(String),
+}
+
+fn request_kind(ctx: &Ctx<'_>) -> RequestKind {
+    let item = ctx.item;
+    let cert = item.certification_type.as_deref();
+    let structured_continuation = match (cert, &item.authorization_number) {
+        (Some(c), _)
+            if ctx
+                .policy
+                .continuation_certification_types
+                .iter()
+                .any(|t| t == c) =>
+        {
+            Some(format!("certification type `{c}`"))
+        }
+        (_, Some(n)) => Some(format!("prior authorization `{n}`")),
+        _ => None,
+    };
+    let answered: Vec<String> = leaf::answers(ctx, "request-type")
+        .into_iter()
+        .filter_map(|(v, _)| match v {
+            crate::evidence::AnswerValue::Code(s) | crate::evidence::AnswerValue::Text(s) => {
+                Some(s.trim().to_ascii_lowercase())
+            }
+            _ => None,
+        })
+        .collect();
+    if answered.iter().any(|a| a != &answered[0]) {
+        return RequestKind::Conflict("contradictory answers to `request-type`".into());
+    }
+    match (
+        structured_continuation,
+        answered.first().map(String::as_str),
+        cert,
+    ) {
+        (Some(why), Some("initial"), _) => RequestKind::Conflict(format!(
+            "{why} contradicts answer `request-type` = `initial`"
+        )),
+        (Some(why), _, _) => RequestKind::Continuation(why),
+        (None, Some("continuation"), Some("I")) => RequestKind::Conflict(
+            "certification type `I` (initial) contradicts answer `request-type` = `continuation`"
+                .into(),
+        ),
+        (None, Some("continuation"), _) => {
+            RequestKind::Continuation("answer `request-type` = `continuation`".into())
+        }
+        _ => RequestKind::Initial,
+    }
+}
+
+/// The latest documented body weight, in kg.
+fn body_weight(ctx: &Ctx<'_>) -> Option<(f64, String)> {
+    let vs = ctx.policy.vs("body_weight");
+    ctx.facts
+        .observations
+        .iter()
+        .filter(|o| vs.contains_any(&o.codes))
+        .filter(|o| ctx.created.is_none_or(|c| o.date.is_none_or(|d| d <= c)))
+        .filter_map(|o| match &o.value {
+            Some(ObsValue::Quantity { value, unit }) => limits::to_kg(*value, unit.as_deref())
+                .map(|kg| (o.date, kg, o.source.resource.clone())),
+            _ => None,
+        })
+        .max_by_key(|(date, _, _)| *date)
+        .map(|(_, kg, source)| (kg, source))
+}
+
+fn pended(documents: Vec<String>) -> Outcome {
+    Outcome::Pended { documents }
+}
+
+/// Decides one item by the policy.
+pub fn decide(policy: &Policy, facts: &Facts, item: &ItemFacts) -> Decision {
+    let created = facts.claim.created;
+    let served = item.served.unwrap_or_default();
+    let Some(start) = served.start.or(created) else {
+        return Decision {
+            sequence: item.sequence,
+            outcome: pended(vec!["the requested start date of the service".into()]),
+            policy: Some(policy.reference()),
+            criteria: Vec::new(),
+            summary: "pended: the item has no service date and the Claim no created date".into(),
+        };
+    };
+    let cap_end = limits::period_end(start, policy.limits.period_months).unwrap_or(start);
+    let end = served.end.map_or(cap_end, |e| e.min(cap_end)).max(start);
+    let ctx = Ctx {
+        policy,
+        facts,
+        item,
+        created,
+        start,
+        end,
+        her2: OnceCell::new(),
+        combination: OnceCell::new(),
+        memo: RefCell::new(HashMap::new()),
+    };
+    let mut decision = Decision {
+        sequence: item.sequence,
+        outcome: Outcome::NotCertified,
+        policy: Some(policy.reference()),
+        criteria: Vec::new(),
+        summary: String::new(),
+    };
+
+    // Section D exclusions decide first.
+    for &x in &policy.exclusions {
+        ctx.explain(x, "D", &mut decision.criteria);
+    }
+    if let Some(&x) = policy
+        .exclusions
+        .iter()
+        .find(|&&x| ctx.eval(x).status == Status::NotMet)
+    {
+        decision.summary = format!(
+            "not certified: {} (D)",
+            policy.criteria[x].text.to_lowercase()
+        );
+        return decision;
+    }
+
+    match request_kind(&ctx) {
+        RequestKind::Conflict(why) => {
+            decision.outcome = pended(vec![format!(
+                "confirmation whether this is an initial request or a continuation ({why})"
+            )]);
+            decision.summary = format!("pended: {why}");
+            decision
+        }
+        RequestKind::Continuation(why) => continuation(&ctx, decision, &why),
+        RequestKind::Initial => initial(&ctx, decision),
+    }
+}
+
+/// The diagnoses that document an indication (not encounter or receptor-status codes).
+fn has_indication_diagnosis(ctx: &Ctx<'_>) -> bool {
+    let supporting = ctx.policy.vs(&ctx.policy.supporting_diagnoses);
+    ctx.facts
+        .diagnoses
+        .iter()
+        .any(|d| !supporting.contains(&d.code))
+}
+
+fn initial(ctx: &Ctx<'_>, mut decision: Decision) -> Decision {
+    let policy = ctx.policy;
+    let candidates: Vec<&super::PathPlan> = policy
+        .paths
+        .iter()
+        .filter(|p| {
+            ctx.facts
+                .diagnoses
+                .iter()
+                .any(|d| policy.vs(&p.family).contains(&d.code))
+        })
+        .collect();
+    if candidates.is_empty() {
+        if has_indication_diagnosis(ctx) {
+            let codes: Vec<&str> = ctx
+                .facts
+                .diagnoses
+                .iter()
+                .map(|d| d.code.code.as_str())
+                .collect();
+            decision.criteria.push(CriterionResult {
+                id: "D.ii".into(),
+                text: "Section A criteria are not met; all other indications are not covered"
+                    .into(),
+                status: Status::NotMet,
+                because: vec![format!(
+                    "diagnoses {} are outside every indication of section A",
+                    codes.join(", ")
+                )],
+            });
+            decision.summary =
+                "not certified: the diagnosis is not an indication of section A (D.ii)".into();
+        } else {
+            decision.criteria.push(CriterionResult {
+                id: "A".into(),
+                text: "A diagnosis for an indication of section A".into(),
+                status: Status::Unknown,
+                because: vec!["no cancer diagnosis documented".into()],
+            });
+            decision.outcome = pended(vec![
+                "the cancer diagnosis (ICD-10-CM) with the pathology report".into(),
+            ]);
+            decision.summary = "pended: no diagnosis documents an indication".into();
+        }
+        return decision;
+    }
+
+    // The exclusions let through only partners some path allows (neratinib on A.ii); with
+    // one, every path that allows no partner fails D.i whatever else it documents.
+    let combination = ctx.combination();
+    let partnered =
+        combination.conflicts.is_empty() && combination.partners.iter().any(|p| !p.endocrine);
+    let statuses: Vec<Status> = candidates
+        .iter()
+        .map(|p| {
+            if partnered && p.allows_partner.is_none() {
+                Status::NotMet
+            } else {
+                ctx.eval(p.criterion).status
+            }
+        })
+        .collect();
+    let chosen = candidates
+        .iter()
+        .zip(&statuses)
+        .find(|(_, s)| **s == Status::Met)
+        .map(|(p, _)| *p);
+
+    if let Some(path) = chosen {
+        ctx.explain(path.criterion, "A", &mut decision.criteria);
+        let text = &policy.criteria[path.criterion].text;
+        return apply_limits(
+            ctx,
+            decision,
+            &format!("{} ({text})", policy.criteria[path.criterion].id),
+            path.early_breast,
+            "C.i",
+        );
+    }
+    for path in &candidates {
+        ctx.explain(path.criterion, "A", &mut decision.criteria);
+    }
+    for (path, status) in candidates.iter().zip(&statuses) {
+        if *status == Status::NotMet && ctx.eval(path.criterion).status != Status::NotMet {
+            decision.criteria.push(CriterionResult {
+                id: "D.i".into(),
+                text: "Not used in combination: the partner drug is allowed only on another path"
+                    .into(),
+                status: Status::NotMet,
+                because: vec![format!(
+                    "{} allows no partner drug",
+                    policy.criteria[path.criterion].id
+                )],
+            });
+        }
+    }
+    let ids: Vec<&str> = candidates
+        .iter()
+        .map(|p| policy.criteria[p.criterion].id.as_str())
+        .collect();
+    if statuses.iter().all(|s| *s == Status::NotMet) {
+        decision.summary = format!(
+            "not certified: the documentation shows the criteria of {} are not met",
+            ids.join(", ")
+        );
+    } else {
+        let mut documents = Vec::new();
+        for (path, status) in candidates.iter().zip(&statuses) {
+            if *status == Status::Unknown {
+                ctx.documents(path.criterion, None, &mut documents);
+            }
+        }
+        decision.outcome = pended(documents);
+        decision.summary = format!(
+            "pended: the documentation does not settle the criteria of {}",
+            ids.join(", ")
+        );
+    }
+    decision
+}
+
+fn continuation(ctx: &Ctx<'_>, mut decision: Decision, why: &str) -> Decision {
+    let policy = ctx.policy;
+    let b = policy.continuation;
+    ctx.explain(b, "B", &mut decision.criteria);
+    match ctx.eval(b).status {
+        Status::Met => apply_limits(
+            ctx,
+            decision,
+            &format!("B (continuation: {why})"),
+            ctx.is_early_breast(),
+            "C.ii",
+        ),
+        Status::NotMet => {
+            let b_i = policy.index.get("B.i").map(|&i| ctx.eval(i).status);
+            if b_i == Some(Status::NotMet)
+                && ctx.item.authorization_number.is_none()
+                && !has_indication_diagnosis(ctx)
+            {
+                decision.outcome = pended(vec![
+                    "the cancer diagnosis (ICD-10-CM) and the prior authorization number".into(),
+                ]);
+                decision.summary =
+                    format!("pended: continuation ({why}) with no indication documented");
+            } else {
+                decision.summary =
+                    format!("not certified: continuation ({why}) does not meet section B");
+            }
+            decision
+        }
+        Status::Unknown => {
+            let mut documents = Vec::new();
+            ctx.documents(b, None, &mut documents);
+            decision.outcome = pended(documents);
+            decision.summary = format!(
+                "pended: the documentation does not settle section B for this continuation ({why})"
+            );
+            decision
+        }
+    }
+}
+
+/// Applies section C and the quantity limitations to a met path.
+fn apply_limits(
+    ctx: &Ctx<'_>,
+    mut decision: Decision,
+    path: &str,
+    early_breast: bool,
+    duration_id: &str,
+) -> Decision {
+    let policy = ctx.policy;
+    // An exclusion the documentation cannot settle keeps a met path from certifying.
+    let unsettled: Vec<usize> = policy
+        .exclusions
+        .iter()
+        .copied()
+        .filter(|&x| ctx.eval(x).status == Status::Unknown)
+        .collect();
+    if !unsettled.is_empty() {
+        let mut documents = Vec::new();
+        for x in &unsettled {
+            ctx.documents(*x, None, &mut documents);
+        }
+        decision.outcome = pended(documents);
+        decision.summary = format!("pended: {path} is met but section D cannot be settled");
+        return decision;
+    }
+    let served = ctx.item.served.unwrap_or_default();
+    let cycles_left = if early_breast {
+        match leaf::cycles_received(ctx) {
+            CyclesReceived::Count { count, .. } => {
+                Some(policy.limits.early_breast_max_cycles.saturating_sub(count))
+            }
+            CyclesReceived::Conflict(why) => {
+                decision.outcome = pended(vec![format!(
+                    "the administration record of the Kadcyla cycles given ({why})"
+                )]);
+                decision.summary = format!("pended: {why}");
+                return decision;
+            }
+        }
+    } else {
+        None
+    };
+    let weight = body_weight(ctx);
+    let request = limits::Request {
+        start: ctx.start,
+        end: served.end,
+        quantity: ctx.item.quantity,
+        weight_kg: weight.as_ref().map(|(kg, _)| *kg),
+        cycles_left,
+    };
+    let mut because = vec![format!(
+        "{} mg/kg every {} days; up to {} months",
+        policy.limits.dose_mg_per_kg, policy.limits.interval_days, policy.limits.period_months
+    )];
+    if let Some((kg, source)) = &weight {
+        because.push(format!("body weight {kg:.1} kg ({source})"));
+    }
+    let verdict = limits::apply(&policy.limits, &request);
+    let (status, outcome, summary) = match verdict {
+        Verdict::Within(a) => {
+            let s = format!("certified: {path} is met and the request is within the limits");
+            (Status::Met, Outcome::Certified(a), s)
+        }
+        Verdict::Reduced {
+            authorized,
+            reasons,
+        } => {
+            because.extend(reasons.iter().cloned());
+            let s = format!("modified: {path} is met; {}", reasons.join("; "));
+            (Status::NotMet, Outcome::Modified { authorized }, s)
+        }
+        Verdict::Unchecked(why) => {
+            because.push(why.clone());
+            let s = format!("pended: {path} is met but {why}");
+            (
+                Status::Unknown,
+                pended(vec!["a current body weight (LOINC 29463-7)".into()]),
+                s,
+            )
+        }
+    };
+    let limit_text = match duration_id {
+        "C.ii" => {
+            "Reauthorization approval duration up to 6 months; quantity limitations 3.6 mg/kg every 21 days"
+        }
+        _ => {
+            "Initial approval duration up to 6 months; quantity limitations 3.6 mg/kg every 21 days"
+        }
+    };
+    decision.criteria.push(CriterionResult {
+        id: duration_id.into(),
+        text: limit_text.into(),
+        status,
+        because,
+    });
+    decision.outcome = outcome;
+    decision.summary = summary;
+    debug_assert!(matches!(
+        decision.review_action(),
+        ReviewAction::Certified | ReviewAction::Modified | ReviewAction::Pended
+    ));
+    decision
+}
