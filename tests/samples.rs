@@ -443,3 +443,50 @@ fn lookups_read_both_pas_placements() -> Result<(), String> {
     assert_eq!(authorization(&via_add_item, item, 2), (None, None));
     Ok(())
 }
+
+/// Every `reference` in a sample points at an entry of the same Bundle (relative references
+/// resolve against the entry's fullUrl base, as FHIR's Bundle resolution rules say).
+#[test]
+fn every_reference_in_a_sample_resolves_inside_it() -> Result<(), String> {
+    fn collect<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                for (key, v) in map {
+                    match (key.as_str(), v) {
+                        ("reference", Value::String(r)) => out.push(r),
+                        _ => collect(v, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
+            _ => {}
+        }
+    }
+    let (bundles, _) = listing()?;
+    let mut problems = Vec::new();
+    for stem in &bundles {
+        let bundle = read_json(&samples_dir().join(format!("{stem}.json")))?;
+        let full_urls: BTreeSet<&str> = bundle
+            .get("entry")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.get("fullUrl").and_then(Value::as_str))
+            .collect();
+        let mut references = Vec::new();
+        collect(&bundle, &mut references);
+        for reference in references {
+            let found = full_urls.contains(reference)
+                || full_urls
+                    .iter()
+                    .any(|url| url.ends_with(&format!("/{reference}")));
+            if !found {
+                problems.push(format!(
+                    "{stem}: reference `{reference}` does not resolve in the Bundle"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    Ok(())
+}
