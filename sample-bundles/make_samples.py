@@ -50,6 +50,7 @@ ICD_DISPLAY = {
     "C50.811": "Malignant neoplasm of overlapping sites of right female breast",
     "C50.511": "Malignant neoplasm of lower-outer quadrant of right female breast",
     "C50.212": "Malignant neoplasm of upper-inner quadrant of left female breast",
+    "C50.111": "Malignant neoplasm of central portion of right female breast",
     "C78.00": "Secondary malignant neoplasm of unspecified lung",
     "C78.01": "Secondary malignant neoplasm of right lung",
     "C78.7": "Secondary malignant neoplasm of liver and intrahepatic bile duct",
@@ -976,6 +977,38 @@ def build_all():
         "5 administrations; allowed 1080 = requested: A1 1080. Items 2 (CPT 96413) and 3 (CPT 99214) are outside the "
         "policy: A4.",
         (1, "A1", 1080, *Q3), (2, "A4"), (3, "A4")))
+
+    # 30 ------------------------------------------------------------- metastatic, no therapy history A4
+    n += 1; b = Builder("nohist"); scaffold(b, person(n, "Virginia", "Aponte Lozada", "1965-02-22")); pid = ref("Patient", b.patient_id)
+    mbc_base(b, pid, wt=63, hist=False, breast="C50.911", met="C78.01")
+    qr = questionnaire(b, pid, [("request-type", ("initial",)), ("treatment-setting", ("metastatic",)), ("single-agent", True)])
+    it = [item(b, 1, product("J9354"), *FULL, 2000)]
+    write("30-mbc-no-therapy-history-a4", n, b, claim(b, n, ["C50.911", "C78.01"], it, qr), exp(
+        "HER2-positive (IHC 3+) metastatic breast cancer (C50.911 + C78.01, cM1), single agent, 63 kg, but no therapy "
+        "history at all: no trastuzumab or taxane documented or answered (A.i.C.2.b), nothing on prior metastatic "
+        "therapy or early recurrence (A.i.C.2.c), no line of therapy (A.i.C.3.a). Nothing fails on evidence; the "
+        "candidate paths cannot be settled: A4 asking for the treatment history.",
+        (1, "A4")))
+
+    # 31 ------------------------------------------------------------- early breast from questionnaire answers A1
+    n += 1; b = Builder("ebc-qr"); scaffold(b, person(n, "Mildred", "Cordero Nazario", "1974-08-08")); pid = ref("Patient", b.patient_id)
+    condition(b, pid, "C50.111", "2026-02-16")
+    ihc(b, pid, "3+", "2026-02-18")
+    cm(b, pid, False, "2026-02-25", loinc=True)
+    procedure(b, pid, MASTECTOMY, when="2026-09-21")
+    weight(b, pid, 80.5, "2026-11-19")
+    qr = questionnaire(b, pid, [("request-type", ("initial",)), ("treatment-setting", ("adjuvant",)), ("single-agent", True),
+                                ("residual-invasive-disease", True), ("neoadjuvant-weeks", 18), ("prior-trastuzumab", True),
+                                ("prior-taxane", True)])
+    it = [item(b, 1, product("ndc10"), "2026-12-03", "2027-03-31", 1700, pos="22")]
+    write("31-ebc-adjuvant-questionnaire-a1", n, b, claim(b, n, ["C50.111"], it, qr, ctype="institutional"), exp(
+        "Early HER2-positive breast cancer (C50.111, IHC 3+, cM0 by LOINC 21907-1), mastectomy 2026-09-21 with residual "
+        "invasive disease; the EHR sent no drug history, so the questionnaire fills it: 18 weeks of neoadjuvant taxane + "
+        "trastuzumab (neoadjuvant-weeks 18 >= 16, prior-taxane and prior-trastuzumab true), adjuvant, single agent: "
+        "A.i.C.1.a/b met. Requested by 10-digit NDC on an institutional claim, 2026-12-03..2027-03-31 (within the cap "
+        "2027-06-02): 118 days -> floor(118/21)+1 = 5+1 = 6 administrations; 80.5 kg: ceil(3.6 x 80.5 = 289.8) = 290; "
+        "allowed 6 x 290 = 1740 >= requested 1700; 14-cycle cap: 6 <= 14. A1 1700 for the requested period.",
+        (1, "A1", 1700, "2026-12-03", "2027-03-31")))
 
     return n
 
