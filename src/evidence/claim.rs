@@ -135,3 +135,202 @@ pub(super) fn item_uses(claim: &Entry<'_>, facts: &ClaimFacts) -> Vec<Medication
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::evidence::testing::*;
+    use crate::evidence::{DateSpan, GatherError, MedicationSource, UseStatus};
+    use crate::fhir::CodeSystem;
+
+    fn kadcyla_request() -> serde_json::Value {
+        json!({"resourceType": "MedicationRequest", "id": "mr-kadcyla", "status": "active",
+            "intent": "order", "subject": {"reference": "Patient/p1"},
+            "medicationCodeableConcept": {"coding": [
+                {"system": NDC, "code": "50242-088-01"},
+                {"system": RXNORM, "code": "1371046"}]}})
+    }
+
+    #[test]
+    fn items_carry_codes_certification_authorization_quantity_and_period() -> Result<(), GatherError>
+    {
+        let raw = bundle(vec![claim(json!({
+        "extension": [pas_ext("extension-certificationType", "valueCodeableConcept",
+            json!({"coding": [{"system": "https://codesystem.x12.org/005010/1322", "code": "I"}]}))],
+        "item": [
+            {"sequence": 1,
+             "extension": [
+                pas_ext("extension-certificationType", "valueCodeableConcept",
+                    json!({"coding": [{"system": "https://codesystem.x12.org/005010/1322", "code": "4"}]})),
+                pas_ext("extension-authorizationNumber", "valueString", json!(" AUTH-77 "))],
+             "productOrService": {"coding": [{"system": "https://bluebutton.cms.gov/resources/codesystem/hcpcs", "code": "j9354"}]},
+             "quantity": {"value": 720},
+             "servicedPeriod": {"start": "2026-12-01", "end": "2027-05-31T23:00:00-08:00"}},
+            {"sequence": 2,
+             "productOrService": {"coding": [{"system": "urn:oid:2.16.840.1.113883.6.285", "code": "J9355"}]},
+             "servicedDate": "2026-12-03"}
+        ]}))]);
+        let facts = gather_first(&raw)?;
+        assert_eq!(facts.claim.created, ymd(2026, 11, 20));
+        let [first, second] = facts.claim.items.as_slice() else {
+            return Err(GatherError {
+                path: String::new(),
+                message: "two items expected".into(),
+            });
+        };
+        assert_eq!(first.sequence, 1);
+        assert_eq!(first.path, "Bundle.entry[0].resource.item[0]");
+        assert_eq!(first.product_codes, vec![code(CodeSystem::Hcpcs, "J9354")]);
+        assert_eq!(first.certification_type.as_deref(), Some("4"));
+        assert_eq!(first.authorization_number.as_deref(), Some("AUTH-77"));
+        assert_eq!(first.quantity, Some(720.0));
+        assert_eq!(
+            first.served,
+            Some(DateSpan {
+                start: ymd(2026, 12, 1),
+                end: ymd(2027, 5, 31)
+            })
+        );
+        // No item extension: the Claim-level certification type applies.
+        assert_eq!(second.certification_type.as_deref(), Some("I"));
+        assert_eq!(second.authorization_number, None);
+        assert_eq!(second.quantity, None);
+        assert_eq!(second.product_codes, vec![code(CodeSystem::Hcpcs, "J9355")]);
+        assert_eq!(
+            second.served,
+            Some(DateSpan {
+                start: ymd(2026, 12, 3),
+                end: ymd(2026, 12, 3)
+            })
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn requested_medication_request_codes_the_item_and_is_not_therapy() -> Result<(), GatherError> {
+        let other = json!({"resourceType": "MedicationRequest", "id": "mr-pertuzumab", "status": "active",
+            "intent": "order", "subject": {"reference": "Patient/p1"},
+            "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "1298944"}]}});
+        let raw = bundle(vec![
+            claim(json!({"item": [item(1, HCPCS, "J3490", json!([
+                pas_ext("extension-requestedService", "valueReference",
+                    json!({"reference": "MedicationRequest/mr-kadcyla"}))]))]})),
+            kadcyla_request(),
+            other,
+        ]);
+        let facts = gather_first(&raw)?;
+        assert_eq!(
+            facts.claim.items.first().map(|i| i.product_codes.clone()),
+            Some(vec![
+                code(CodeSystem::Hcpcs, "J3490"),
+                code(CodeSystem::Ndc, "50242008801"),
+                code(CodeSystem::RxNorm, "1371046"),
+            ])
+        );
+        let requests: Vec<_> = facts
+            .medications
+            .iter()
+            .filter(|m| m.kind == MedicationSource::Request)
+            .collect();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(
+            requests.first().map(|m| m.source.resource.as_str()),
+            Some("MedicationRequest/mr-pertuzumab")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn requested_medication_reference_reaches_the_medication() -> Result<(), GatherError> {
+        let request = json!({"resourceType": "MedicationRequest", "id": "mr1", "status": "active",
+            "intent": "order", "subject": {"reference": "Patient/p1"},
+            "contained": [{"resourceType": "Medication", "id": "med",
+                "code": {"coding": [{"system": NDC, "code": "50242008701"}]}}],
+            "medicationReference": {"reference": "#med"}});
+        let service = json!({"resourceType": "ServiceRequest", "id": "sr1", "status": "active",
+            "intent": "order", "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": HCPCS, "code": "96413"}]}});
+        let raw = bundle(vec![
+            claim(json!({"item": [
+                item(1, HCPCS, "J9354", json!([pas_ext("extension-requestedService", "valueReference",
+                    json!({"reference": "http://example.org/fhir/MedicationRequest/mr1"}))])),
+                item(2, HCPCS, "96413", json!([pas_ext("extension-requestedService", "valueReference",
+                    json!({"reference": "ServiceRequest/sr1"}))])),
+                item(3, HCPCS, "J9354", json!([pas_ext("extension-requestedService", "valueReference",
+                    json!({"reference": "MedicationRequest/not-here"}))]))
+            ]})),
+            request,
+            service,
+        ]);
+        let facts = gather_first(&raw)?;
+        let codes: Vec<_> = facts
+            .claim
+            .items
+            .iter()
+            .map(|i| i.product_codes.clone())
+            .collect();
+        assert_eq!(
+            codes,
+            vec![
+                vec![
+                    code(CodeSystem::Hcpcs, "J9354"),
+                    code(CodeSystem::Ndc, "50242-0087-01")
+                ],
+                vec![
+                    code(CodeSystem::Hcpcs, "96413"),
+                    code(CodeSystem::Hcpcs, "96413")
+                ],
+                vec![code(CodeSystem::Hcpcs, "J9354")],
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn every_item_is_a_current_use_over_its_period() -> Result<(), GatherError> {
+        let raw = bundle(vec![claim(json!({"item": [
+            {"sequence": 1, "productOrService": {"coding": [{"system": HCPCS, "code": "J9354"}]},
+             "servicedPeriod": {"start": "2026-12-01", "end": "2027-05-31"}},
+            {"sequence": 2, "productOrService": {"coding": [{"system": HCPCS, "code": "J9306"}]},
+             "servicedDate": "2026-12-02"}
+        ]}))]);
+        let facts = gather_first(&raw)?;
+        let uses: Vec<_> = facts
+            .medications
+            .iter()
+            .map(|m| {
+                (
+                    m.kind,
+                    m.status,
+                    m.codes.clone(),
+                    m.start,
+                    m.end,
+                    m.source.path.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            uses,
+            vec![
+                (
+                    MedicationSource::ClaimItem(1),
+                    UseStatus::Current,
+                    vec![code(CodeSystem::Hcpcs, "J9354")],
+                    ymd(2026, 12, 1),
+                    ymd(2027, 5, 31),
+                    "Bundle.entry[0].resource.item[0]".to_owned()
+                ),
+                (
+                    MedicationSource::ClaimItem(2),
+                    UseStatus::Current,
+                    vec![code(CodeSystem::Hcpcs, "J9306")],
+                    ymd(2026, 12, 2),
+                    ymd(2026, 12, 2),
+                    "Bundle.entry[0].resource.item[1]".to_owned()
+                ),
+            ]
+        );
+        Ok(())
+    }
+}

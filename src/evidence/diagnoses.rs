@@ -93,3 +93,158 @@ fn condition(site: &Site<'_>, fallback: Option<NaiveDate>) -> Result<Vec<Diagnos
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::evidence::GatherError;
+    use crate::evidence::testing::*;
+    use crate::fhir::CodeSystem;
+
+    fn condition(id: &str, code: &str, extra: Value) -> Value {
+        let mut c = json!({"resourceType": "Condition", "id": id, "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": ICD, "code": code}]}});
+        if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
+            c.extend(extra.clone());
+        }
+        c
+    }
+
+    fn recorded(date: &str) -> Value {
+        json!([pas_ext(
+            "extension-diagnosisRecordedDate",
+            "valueDate",
+            json!(date)
+        )])
+    }
+
+    #[test]
+    fn claim_codes_and_referenced_conditions_are_read_once_each() -> Result<(), GatherError> {
+        let raw = bundle(vec![
+            claim(json!({"diagnosis": [
+                {"sequence": 1, "extension": recorded("2026-01-15"),
+                 "diagnosisCodeableConcept": {"coding": [
+                    {"system": ICD, "code": "c50911"},
+                    {"system": SNOMED, "code": "254837009"}]}},
+                {"sequence": 2, "extension": recorded("2026-02-01"),
+                 "diagnosisReference": {"reference": "Condition/mets"}}
+            ]})),
+            condition("mets", "C7931", json!({})),
+            condition(
+                "her2",
+                "Z17.31",
+                json!({"onsetDateTime": "2025-12-30T22:00:00-10:00",
+                "recordedDate": "2026-01-02"}),
+            ),
+            condition(
+                "history",
+                "Z85.3",
+                json!({"onsetPeriod": {"start": "2019-03-04"}}),
+            ),
+        ]);
+        let facts = gather_first(&raw)?;
+        let got: Vec<_> = facts
+            .diagnoses
+            .iter()
+            .map(|d| {
+                (
+                    d.code.clone(),
+                    d.date,
+                    d.source.resource.as_str(),
+                    d.source.path.as_str(),
+                )
+            })
+            .collect();
+        let claim_path = "Bundle.entry[0].resource.diagnosis[0].diagnosisCodeableConcept";
+        assert_eq!(
+            got,
+            vec![
+                (
+                    code(CodeSystem::Icd10Cm, "C50.911"),
+                    ymd(2026, 1, 15),
+                    "Claim/c1",
+                    claim_path
+                ),
+                (
+                    code(CodeSystem::Snomed, "254837009"),
+                    ymd(2026, 1, 15),
+                    "Claim/c1",
+                    claim_path
+                ),
+                // The referenced Condition has no date: the Claim's recorded date dates it.
+                (
+                    code(CodeSystem::Icd10Cm, "C79.31"),
+                    ymd(2026, 2, 1),
+                    "Condition/mets",
+                    "Bundle.entry[1].resource.code"
+                ),
+                (
+                    code(CodeSystem::Icd10Cm, "Z17.31"),
+                    ymd(2025, 12, 30),
+                    "Condition/her2",
+                    "Bundle.entry[2].resource.code"
+                ),
+                (
+                    code(CodeSystem::Icd10Cm, "Z85.3"),
+                    ymd(2019, 3, 4),
+                    "Condition/history",
+                    "Bundle.entry[3].resource.code"
+                ),
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn refuted_and_entered_in_error_conditions_are_skipped() -> Result<(), GatherError> {
+        let status = |code: &str| {
+            json!({"verificationStatus": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": code}]}})
+        };
+        let raw = bundle(vec![
+            claim(json!({"diagnosis": [
+                {"sequence": 1, "diagnosisReference": {"reference": "Condition/refuted"}}]})),
+            condition("refuted", "C34.90", status("refuted")),
+            condition("error", "C06.9", status("entered-in-error")),
+            condition("kept", "C50.912", status("confirmed")),
+            condition(
+                "recorded",
+                "C50.919",
+                json!({"recordedDate": "2026-03-01T08:00:00Z"}),
+            ),
+        ]);
+        let facts = gather_first(&raw)?;
+        let got: Vec<_> = facts
+            .diagnoses
+            .iter()
+            .map(|d| (d.code.code.as_str(), d.date))
+            .collect();
+        assert_eq!(got, vec![("C50.912", None), ("C50.919", ymd(2026, 3, 1))]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_condition_contained_in_the_claim_is_read_through_its_reference() -> Result<(), GatherError>
+    {
+        let raw = bundle(vec![claim(json!({
+            "contained": [condition("c", "C08.0", json!({}))],
+            "diagnosis": [{"sequence": 1, "extension": recorded("2026-04-01"),
+                "diagnosisReference": {"reference": "#c"}}]}))]);
+        let facts = gather_first(&raw)?;
+        let got: Vec<_> = facts
+            .diagnoses
+            .iter()
+            .map(|d| (d.code.code.as_str(), d.date, d.source.path.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(
+                "C08.0",
+                ymd(2026, 4, 1),
+                "Bundle.entry[0].resource.contained[0].code"
+            )]
+        );
+        Ok(())
+    }
+}

@@ -15,6 +15,8 @@ mod medications;
 mod observations;
 mod questionnaire;
 mod site;
+#[cfg(test)]
+mod testing;
 
 pub use facts::*;
 

@@ -14,6 +14,14 @@
 //!   reading rule holds whatever the typed model keeps of them;
 //! - exact decimals: decimals become `f64` here (fine for the values the policies compare).
 //!
+//! How the typed models treat bad input (verified in the evidence tests): a malformed plain
+//! element (`Observation.issued`, `Condition.recordedDate`, a Claim without `created`) makes
+//! the whole resource unreadable, and [`parse`] reports it at the resource's path; a malformed
+//! choice element (`value[x]`, `effective[x]`, `onset[x]`, `serviced[x]`, an extension's
+//! `value[x]`) is silently read as absent, because fhir-sdk flattens choice types into an
+//! optional field. So an `effectiveDateTime` of `2026-02-30` gives an Observation without a
+//! date, not an error.
+//!
 //! Dates are converted to `chrono::NaiveDate` here, as the calendar date written in the
 //! resource (a `dateTime` with an offset keeps its own local date; no time-zone shifting), and
 //! only full dates count: `2024` or `2024-05` name no single day, so they give `None`.
