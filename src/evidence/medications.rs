@@ -251,3 +251,265 @@ fn used(
         source: site.source(""),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::evidence::testing::*;
+    use crate::evidence::{GatherError, MedicationSource, MedicationUse, UseStatus};
+    use crate::fhir::CodeSystem;
+
+    fn with(mut base: Value, extra: Value) -> Value {
+        if let (Some(b), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
+            b.extend(extra.clone());
+        }
+        base
+    }
+
+    fn request(id: &str, status: &str, extra: Value) -> Value {
+        with(
+            json!({"resourceType": "MedicationRequest", "id": id, "status": status, "intent": "order",
+                "subject": {"reference": "Patient/p1"},
+                "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "224905"}]}}),
+            extra,
+        )
+    }
+
+    fn gathered(resources: Vec<Value>) -> Result<Vec<MedicationUse>, GatherError> {
+        let mut all = vec![claim(json!({}))];
+        all.extend(resources);
+        Ok(gather_first(&bundle(all))?.medications)
+    }
+
+    fn summary(uses: &[MedicationUse]) -> Vec<(String, MedicationSource, UseStatus)> {
+        uses.iter()
+            .map(|u| (u.source.resource.clone(), u.kind, u.status))
+            .collect()
+    }
+
+    #[test]
+    fn medication_request_statuses() -> Result<(), GatherError> {
+        let statuses = [
+            "completed",
+            "stopped",
+            "active",
+            "on-hold",
+            "cancelled",
+            "entered-in-error",
+            "draft",
+            "unknown",
+        ];
+        let uses = gathered(statuses.iter().map(|s| request(s, s, json!({}))).collect())?;
+        let r = MedicationSource::Request;
+        assert_eq!(
+            summary(&uses),
+            vec![
+                ("MedicationRequest/completed".into(), r, UseStatus::History),
+                ("MedicationRequest/stopped".into(), r, UseStatus::History),
+                ("MedicationRequest/active".into(), r, UseStatus::Current),
+                ("MedicationRequest/on-hold".into(), r, UseStatus::Current),
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn medication_request_periods() -> Result<(), GatherError> {
+        let uses = gathered(vec![
+            request("authored", "completed", json!({"authoredOn": "2025-01-10"})),
+            request(
+                "validity",
+                "completed",
+                json!({"authoredOn": "2025-01-10",
+                "dispenseRequest": {"validityPeriod": {"start": "2025-01-15", "end": "2025-06-30"}}}),
+            ),
+            request(
+                "bounds",
+                "active",
+                json!({"authoredOn": "2025-01-10",
+                "dispenseRequest": {"validityPeriod": {"start": "2025-01-15", "end": "2025-06-30"}},
+                "dosageInstruction": [
+                    {"timing": {"repeat": {"boundsPeriod": {"start": "2025-02-01", "end": "2025-04-01"}}}},
+                    {"timing": {"repeat": {"boundsPeriod": {"start": "2025-01-20", "end": "2025-03-01"}}}}]}),
+            ),
+        ])?;
+        let got: Vec<_> = uses.iter().map(|u| (u.start, u.end)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (ymd(2025, 1, 10), None),
+                (ymd(2025, 1, 15), ymd(2025, 6, 30)),
+                (ymd(2025, 1, 20), ymd(2025, 4, 1)),
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn statements_and_administrations() -> Result<(), GatherError> {
+        let statement = |id: &str, status: &str, extra: Value| {
+            with(
+                json!({"resourceType": "MedicationStatement", "id": id, "status": status,
+                "subject": {"reference": "Patient/p1"},
+                "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "56946"}]}}),
+                extra,
+            )
+        };
+        let administration = |id: &str, status: &str, extra: Value| {
+            with(
+                json!({"resourceType": "MedicationAdministration", "id": id, "status": status,
+                "subject": {"reference": "Patient/p1"},
+                "medicationCodeableConcept": {"coding": [{"system": HCPCS, "code": "J9355"}]},
+                "effectiveDateTime": "2025-03-03T10:00:00-05:00"}),
+                extra,
+            )
+        };
+        let uses = gathered(vec![
+            statement(
+                "s-done",
+                "completed",
+                json!({"effectivePeriod": {"start": "2024-10-01", "end": "2025-01-15"}}),
+            ),
+            statement(
+                "s-active",
+                "active",
+                json!({"effectiveDateTime": "2025-02-01"}),
+            ),
+            statement("s-intended", "intended", json!({})),
+            statement("s-not-taken", "not-taken", json!({})),
+            statement("s-error", "entered-in-error", json!({})),
+            administration("a-done", "completed", json!({})),
+            administration("a-running", "in-progress", json!({})),
+            administration("a-not-done", "not-done", json!({})),
+        ])?;
+        let got: Vec<_> = uses
+            .iter()
+            .map(|u| (u.source.resource.as_str(), u.status, u.start, u.end))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "MedicationStatement/s-done",
+                    UseStatus::History,
+                    ymd(2024, 10, 1),
+                    ymd(2025, 1, 15)
+                ),
+                (
+                    "MedicationStatement/s-active",
+                    UseStatus::Current,
+                    ymd(2025, 2, 1),
+                    None
+                ),
+                (
+                    "MedicationStatement/s-intended",
+                    UseStatus::Current,
+                    None,
+                    None
+                ),
+                (
+                    "MedicationAdministration/a-done",
+                    UseStatus::History,
+                    ymd(2025, 3, 3),
+                    ymd(2025, 3, 3)
+                ),
+                (
+                    "MedicationAdministration/a-running",
+                    UseStatus::Current,
+                    ymd(2025, 3, 3),
+                    None
+                ),
+            ]
+        );
+        assert_eq!(
+            uses.iter()
+                .find(|u| u.kind == MedicationSource::Administration)
+                .map(|u| u.codes.clone()),
+            Some(vec![code(CodeSystem::Hcpcs, "J9355")])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn medication_reference_reads_code_and_ingredients() -> Result<(), GatherError> {
+        let medication = json!({"resourceType": "Medication", "id": "phesgo",
+            "code": {"coding": [{"system": HCPCS, "code": "J9316"}]},
+            "ingredient": [
+                {"itemCodeableConcept": {"coding": [{"system": RXNORM, "code": "1298944"}]}},
+                {"itemCodeableConcept": {"coding": [{"system": RXNORM, "code": "224905"}]}},
+                {"itemReference": {"reference": "Substance/x"}}]});
+        let statement = json!({"resourceType": "MedicationStatement", "id": "s1", "status": "completed",
+            "subject": {"reference": "Patient/p1"},
+            "medicationReference": {"reference": "Medication/phesgo"}});
+        let dangling = json!({"resourceType": "MedicationRequest", "id": "dangling", "status": "active",
+            "intent": "order", "subject": {"reference": "Patient/p1"},
+            "medicationReference": {"reference": "Medication/elsewhere"}});
+        let uses = gathered(vec![medication, statement, dangling])?;
+        let got: Vec<_> = uses.iter().map(|u| u.codes.clone()).collect();
+        assert_eq!(
+            got,
+            vec![
+                vec![
+                    code(CodeSystem::Hcpcs, "J9316"),
+                    code(CodeSystem::RxNorm, "1298944"),
+                    code(CodeSystem::RxNorm, "224905"),
+                ],
+                vec![],
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn procedures_with_hcpcs_variants() -> Result<(), GatherError> {
+        let procedure = |id: &str, status: &str, system: &str, extra: Value| {
+            with(
+                json!({"resourceType": "Procedure", "id": id, "status": status,
+                "subject": {"reference": "Patient/p1"},
+                "code": {"coding": [{"system": system, "code": "j9355"}]}}),
+                extra,
+            )
+        };
+        let uses = gathered(vec![
+            procedure(
+                "p1",
+                "completed",
+                "urn:oid:2.16.840.1.113883.6.285",
+                json!({"performedPeriod": {"start": "2024-05-01", "end": "2024-11-01"}}),
+            ),
+            procedure(
+                "p2",
+                "in-progress",
+                "https://bluebutton.cms.gov/resources/codesystem/hcpcs",
+                json!({"performedDateTime": "2025-01-02", "usedCode": [{"coding": [{"system": RXNORM, "code": "72962"}]}]}),
+            ),
+            procedure("p3", "not-done", HCPCS, json!({})),
+        ])?;
+        let got: Vec<_> = uses
+            .iter()
+            .map(|u| (u.kind, u.status, u.codes.clone(), u.start, u.end))
+            .collect();
+        let j9355 = code(CodeSystem::Hcpcs, "J9355");
+        assert_eq!(
+            got,
+            vec![
+                (
+                    MedicationSource::Procedure,
+                    UseStatus::History,
+                    vec![j9355.clone()],
+                    ymd(2024, 5, 1),
+                    ymd(2024, 11, 1)
+                ),
+                (
+                    MedicationSource::Procedure,
+                    UseStatus::Current,
+                    vec![j9355, code(CodeSystem::RxNorm, "72962")],
+                    ymd(2025, 1, 2),
+                    None
+                ),
+            ]
+        );
+        Ok(())
+    }
+}

@@ -32,12 +32,11 @@ pub(super) fn gather(
         let Some(reference) = model::reference(r).filter(|r| r.starts_with('#')) else {
             continue;
         };
-        let contained = claim.resolve(view, reference);
-        if let Some(site) = contained.filter(|s| s.resource_type == "QuestionnaireResponse") {
-            if !sites.iter().any(|s| s.path == site.path) {
-                sites.push(site);
-            }
-        }
+        let contained = claim
+            .resolve(view, reference)
+            .filter(|s| s.resource_type == "QuestionnaireResponse")
+            .filter(|site| !sites.iter().any(|s| s.path == site.path));
+        sites.extend(contained);
     }
     let mut answers = Vec::new();
     for site in &sites {
@@ -87,4 +86,130 @@ fn answer_value(value: &Value) -> Option<AnswerValue> {
         Value::DateTime(dt) => AnswerValue::Date(model::date_time(dt)?),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::evidence::testing::*;
+    use crate::evidence::{AnswerValue, GatherError};
+
+    fn response(id: &str, status: &str, items: Value) -> Value {
+        json!({"resourceType": "QuestionnaireResponse", "id": id, "status": status,
+            "questionnaire": "http://example.org/Questionnaire/kadcyla", "item": items})
+    }
+
+    #[test]
+    fn nested_items_and_answers_are_flattened_in_order() -> Result<(), GatherError> {
+        let qr = response(
+            "qr1",
+            "completed",
+            json!([
+                {"linkId": "request-type", "answer": [{"valueCoding": {"system": "http://example.org/cs", "code": " initial "}}]},
+                {"linkId": "history", "item": [
+                    {"linkId": "prior-trastuzumab", "answer": [{"valueBoolean": true}]},
+                    {"linkId": "neoadjuvant-weeks", "answer": [{"valueInteger": 18}]},
+                    {"linkId": "combination-agent", "answer": [{"valueString": "  neratinib "}]},
+                    {"linkId": "blank", "answer": [{"valueString": "   "}]}]},
+                {"linkId": "single-agent", "answer": [{"valueBoolean": false, "item": [
+                    {"linkId": "combination-agent", "answer": [{"valueString": "pertuzumab"}]}]}]},
+                {"linkId": "weight", "answer": [{"valueDecimal": 71.5}]},
+                {"linkId": "last-dose", "answer": [{"valueDate": "2026-10-01"}, {"valueDate": "2026-10"}]},
+                {"linkId": "seen", "answer": [{"valueDateTime": "2026-10-02T23:00:00-05:00"}]},
+                {"linkId": "ignored", "answer": [{"valueUri": "http://x"}]}
+            ]),
+        );
+        let raw = bundle(vec![claim(json!({})), qr]);
+        let answers = gather_first(&raw)?.answers;
+        let got: Vec<_> = answers
+            .iter()
+            .map(|a| (a.link_id.as_str(), a.value.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("request-type", AnswerValue::Code("initial".into())),
+                ("prior-trastuzumab", AnswerValue::Boolean(true)),
+                ("neoadjuvant-weeks", AnswerValue::Integer(18)),
+                ("combination-agent", AnswerValue::Text("neratinib".into())),
+                ("single-agent", AnswerValue::Boolean(false)),
+                ("combination-agent", AnswerValue::Text("pertuzumab".into())),
+                ("weight", AnswerValue::Decimal(71.5)),
+                (
+                    "last-dose",
+                    AnswerValue::Date(ymd(2026, 10, 1).unwrap_or_default())
+                ),
+                (
+                    "seen",
+                    AnswerValue::Date(ymd(2026, 10, 2).unwrap_or_default())
+                ),
+            ]
+        );
+        let paths: Vec<_> = answers.iter().map(|a| a.source.path.as_str()).collect();
+        assert_eq!(
+            paths.get(1),
+            Some(&"Bundle.entry[1].resource.item[1].item[0].answer[0]")
+        );
+        assert_eq!(
+            paths.get(5),
+            Some(&"Bundle.entry[1].resource.item[2].answer[0].item[0].answer[0]")
+        );
+        assert_eq!(
+            answers.first().map(|a| a.source.resource.as_str()),
+            Some("QuestionnaireResponse/qr1")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn contained_responses_in_supporting_info_are_read_and_voided_ones_skipped()
+    -> Result<(), GatherError> {
+        let contained = response(
+            "inner",
+            "completed",
+            json!([
+            {"linkId": "cycles-received", "answer": [{"valueInteger": 4}]}]),
+        );
+        let voided = response(
+            "void",
+            "entered-in-error",
+            json!([
+            {"linkId": "disease-progression", "answer": [{"valueBoolean": true}]}]),
+        );
+        let in_bundle = response(
+            "outer",
+            "in-progress",
+            json!([
+            {"linkId": "disease-progression", "answer": [{"valueBoolean": false}]}]),
+        );
+        let raw = bundle(vec![
+            claim(json!({"contained": [contained], "supportingInfo": [
+                {"sequence": 1, "category": {"text": "questionnaire"}, "valueReference": {"reference": "#inner"}},
+                {"sequence": 2, "category": {"text": "questionnaire"}, "valueReference": {"reference": "QuestionnaireResponse/outer"}}]})),
+            voided,
+            in_bundle,
+        ]);
+        let answers = gather_first(&raw)?.answers;
+        let got: Vec<_> = answers
+            .iter()
+            .map(|a| (a.link_id.as_str(), a.value.clone(), a.source.path.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "disease-progression",
+                    AnswerValue::Boolean(false),
+                    "Bundle.entry[2].resource.item[0].answer[0]"
+                ),
+                (
+                    "cycles-received",
+                    AnswerValue::Integer(4),
+                    "Bundle.entry[0].resource.contained[0].item[0].answer[0]"
+                ),
+            ]
+        );
+        Ok(())
+    }
 }

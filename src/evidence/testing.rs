@@ -80,3 +80,47 @@ pub fn ymd(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
 pub fn code(system: CodeSystem, code: &str) -> Code {
     Code::of(system, code)
 }
+
+/// One request Bundle with every resource kind the gatherer reads, for robustness tests.
+pub fn rich_bundle() -> Value {
+    bundle(vec![
+        claim(json!({
+        "contained": [{"resourceType": "QuestionnaireResponse", "id": "qr", "status": "completed",
+            "item": [{"linkId": "request-type", "answer": [{"valueCoding": {"code": "initial"}}]}]}],
+        "supportingInfo": [{"sequence": 1, "category": {"text": "q"}, "valueReference": {"reference": "#qr"}}],
+        "diagnosis": [
+            {"sequence": 1, "diagnosisCodeableConcept": {"coding": [{"system": ICD, "code": "C50911"}]},
+             "extension": [pas_ext("extension-diagnosisRecordedDate", "valueDate", json!("2026-01-02"))]},
+            {"sequence": 2, "diagnosisReference": {"reference": "Condition/cond1"}}],
+        "item": [
+            item(1, HCPCS, "J9354", json!([
+                pas_ext("extension-requestedService", "valueReference", json!({"reference": "MedicationRequest/mr1"})),
+                pas_ext("extension-certificationType", "valueCodeableConcept", json!({"coding": [{"code": "I"}]})),
+                pas_ext("extension-authorizationNumber", "valueString", json!("A1"))])),
+            {"sequence": 2, "productOrService": {"coding": [{"system": HCPCS, "code": "J9306"}]},
+             "quantity": {"value": 420}, "servicedPeriod": {"start": "2026-12-01", "end": "2027-05-31"}}
+        ]})),
+        json!({"resourceType": "MedicationRequest", "id": "mr1", "status": "active", "intent": "order",
+            "subject": {"reference": "Patient/p1"}, "medicationReference": {"reference": "Medication/med1"}}),
+        json!({"resourceType": "Medication", "id": "med1", "code": {"coding": [{"system": NDC, "code": "50242-088-01"}]},
+            "ingredient": [{"itemCodeableConcept": {"coding": [{"system": RXNORM, "code": "1371041"}]}}]}),
+        json!({"resourceType": "Condition", "id": "cond1", "subject": {"reference": "Patient/p1"},
+            "verificationStatus": {"coding": [{"code": "confirmed"}]},
+            "code": {"coding": [{"system": ICD, "code": "C79.81"}]}, "onsetDateTime": "2026-02-01"}),
+        json!({"resourceType": "Observation", "id": "ish", "status": "final", "code": {"coding": [{"system": LOINC, "code": "74885-5"}]},
+            "effectiveDateTime": "2026-01-05T10:00:00+01:00",
+            "component": [{"code": {"coding": [{"system": LOINC, "code": "49683-6"}]}, "valueQuantity": {"value": 2.2, "code": "{ratio}"}}]}),
+        json!({"resourceType": "Observation", "id": "ihc", "status": "final", "code": {"coding": [{"system": LOINC, "code": "85319-2"}]},
+            "valueCodeableConcept": {"coding": [{"system": LOINC, "code": "LA11843-2"}], "text": "3+"}}),
+        json!({"resourceType": "MedicationStatement", "id": "ms1", "status": "completed", "subject": {"reference": "Patient/p1"},
+            "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "224905"}]},
+            "effectivePeriod": {"start": "2025-01-01", "end": "2025-06-01"}}),
+        json!({"resourceType": "MedicationAdministration", "id": "ma1", "status": "completed", "subject": {"reference": "Patient/p1"},
+            "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "56946"}]}, "effectiveDateTime": "2025-02-01"}),
+        json!({"resourceType": "Procedure", "id": "pr1", "status": "completed", "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": "urn:oid:2.16.840.1.113883.6.285", "code": "J9355"}]}, "performedDateTime": "2025-03-01"}),
+        json!({"resourceType": "QuestionnaireResponse", "id": "qr2", "status": "completed",
+            "item": [{"linkId": "g", "item": [{"linkId": "prior-taxane", "answer": [{"valueBoolean": true, "item": [
+                {"linkId": "neoadjuvant-weeks", "answer": [{"valueInteger": 18}]}]}]}]}]}),
+    ])
+}
