@@ -333,4 +333,20 @@ mod tests {
         );
         Ok(())
     }
+
+    #[test]
+    fn requests_of_another_claim_in_the_bundle_are_not_therapy_either() -> Result<(), GatherError> {
+        let update = claim(json!({"id": "c0", "item": [item(1, HCPCS, "J9354", json!([
+            pas_ext("extension-requestedService", "valueReference",
+                json!({"reference": "MedicationRequest/mr-kadcyla"}))]))]}));
+        let raw = bundle(vec![claim(json!({})), update, kadcyla_request()]);
+        let facts = gather_first(&raw)?;
+        assert!(
+            facts
+                .medications
+                .iter()
+                .all(|m| m.kind != MedicationSource::Request)
+        );
+        Ok(())
+    }
 }
