@@ -17,7 +17,7 @@ use crate::fhir::{BundleView, Code, Entry};
 use super::site::Site;
 use super::{
     ClaimFacts, DateSpan, GatherError, ItemFacts, MedicationSource, MedicationUse, UseStatus,
-    extensions, medications,
+    distinct, extensions, medications,
 };
 
 /// `Claim.created` and every item.
@@ -38,6 +38,7 @@ pub(super) fn gather(
         if let Some(reference) = extensions::reference(raw, extensions::REQUESTED_SERVICE) {
             product_codes.extend(requested_codes(view, claim, reference)?);
         }
+        let product_codes = distinct(product_codes);
         let served = match &item.serviced {
             Some(ClaimItemServiced::Date(d)) => {
                 let day = model::date(d);
@@ -142,7 +143,7 @@ mod tests {
 
     use crate::evidence::testing::*;
     use crate::evidence::{DateSpan, GatherError, MedicationSource, UseStatus};
-    use crate::fhir::CodeSystem;
+    use crate::fhir::{Code, CodeSystem};
 
     fn kadcyla_request() -> serde_json::Value {
         json!({"resourceType": "MedicationRequest", "id": "mr-kadcyla", "status": "active",
@@ -241,16 +242,18 @@ mod tests {
         Ok(())
     }
 
+    /// The order's codes are added once: J9354 on both the item and the Medication is one code.
     #[test]
     fn requested_medication_reference_reaches_the_medication() -> Result<(), GatherError> {
         let request = json!({"resourceType": "MedicationRequest", "id": "mr1", "status": "active",
             "intent": "order", "subject": {"reference": "Patient/p1"},
             "contained": [{"resourceType": "Medication", "id": "med",
-                "code": {"coding": [{"system": NDC, "code": "50242008701"}]}}],
+                "code": {"coding": [{"system": NDC, "code": "50242008701"},
+                    {"system": "urn:oid:2.16.840.1.113883.6.285", "code": "J9354"}]}}],
             "medicationReference": {"reference": "#med"}});
         let service = json!({"resourceType": "ServiceRequest", "id": "sr1", "status": "active",
             "intent": "order", "subject": {"reference": "Patient/p1"},
-            "code": {"coding": [{"system": HCPCS, "code": "96413"}]}});
+            "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "96413"}]}});
         let raw = bundle(vec![
             claim(json!({"item": [
                 item(1, HCPCS, "J9354", json!([pas_ext("extension-requestedService", "valueReference",
@@ -279,7 +282,7 @@ mod tests {
                 ],
                 vec![
                     code(CodeSystem::Hcpcs, "96413"),
-                    code(CodeSystem::Hcpcs, "96413")
+                    Code::new("http://www.ama-assn.org/go/cpt", "96413")
                 ],
                 vec![code(CodeSystem::Hcpcs, "J9354")],
             ]

@@ -31,7 +31,7 @@ use crate::fhir::model::{self, Reference};
 use crate::fhir::{BundleView, Code};
 
 use super::site::Site;
-use super::{GatherError, MedicationSource, MedicationUse, UseStatus};
+use super::{GatherError, MedicationSource, MedicationUse, UseStatus, distinct};
 
 /// Every documented use in the Bundle, in Bundle order; `requested` are the entry indexes of
 /// requestedService MedicationRequests, which are skipped.
@@ -243,7 +243,7 @@ fn used(
     site: &Site<'_>,
 ) -> MedicationUse {
     MedicationUse {
-        codes,
+        codes: distinct(codes),
         kind,
         status,
         start,

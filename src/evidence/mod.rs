@@ -72,6 +72,16 @@ pub fn gather(view: &BundleView<'_>, claim: &Entry<'_>) -> Result<Facts, GatherE
     })
 }
 
+/// `codes` without repeats, first occurrence kept: the same code sent twice (on the item and
+/// on its order, on a Medication and its ingredient) is one fact.
+fn distinct(codes: Vec<crate::fhir::Code>) -> Vec<crate::fhir::Code> {
+    let mut seen = std::collections::HashSet::new();
+    codes
+        .into_iter()
+        .filter(|c| seen.insert(c.clone()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -79,7 +89,7 @@ mod tests {
 
     use super::testing::*;
     use super::*;
-    use crate::fhir::CodeSystem;
+    use crate::fhir::{Code, CodeSystem};
 
     #[test]
     fn a_rich_bundle_yields_every_kind_of_fact() -> Result<(), GatherError> {
@@ -182,8 +192,14 @@ mod tests {
                         item.and_then(|i| i.certification_type.as_deref()),
                         Some("I")
                     );
-                    // productOrService plus the referenced ServiceRequest's code.
-                    assert_eq!(item.map(|i| i.product_codes.len()), Some(2));
+                    // The referenced ServiceRequest repeats the productOrService code: kept once.
+                    assert_eq!(
+                        item.map(|i| i.product_codes.clone()),
+                        Some(vec![Code::new(
+                            "https://codesystem.x12.org/005010/1365",
+                            "3"
+                        )])
+                    );
                     assert_eq!(facts.claim.created, ymd(2005, 5, 2));
                     let dx: Vec<_> = facts
                         .diagnoses
