@@ -110,6 +110,9 @@ pub enum ObsValue {
     Quantity {
         value: f64,
         unit: Option<String>,
+        /// `Quantity.comparator` (`<`, `<=`, `>=`, `>`): when present, `value` is a bound,
+        /// not the measured value (`<2.0` is not a ratio of 2.0).
+        comparator: Option<String>,
     },
     /// `valueString`, trimmed.
     Text(String),

@@ -6,6 +6,7 @@
 
 pub mod bundle;
 pub mod codes;
+pub mod model;
 pub mod outcome;
 
 pub use bundle::{BundleView, Entry};
