@@ -40,13 +40,12 @@ pub(super) fn gather(
         }
         let product_codes = distinct(product_codes);
         let served = match &item.serviced {
-            Some(ClaimItemServiced::Date(d)) => {
-                let day = model::date(d);
-                Some(DateSpan {
-                    start: day,
-                    end: day,
-                })
-            }
+            // A servicedDate names the requested start (decisions.md section 6); the end is
+            // left open, so the period runs to the policy's longest authorization.
+            Some(ClaimItemServiced::Date(d)) => Some(DateSpan {
+                start: model::date(d),
+                end: None,
+            }),
             Some(ClaimItemServiced::Period(p)) => {
                 let (start, end) = model::period(p);
                 Some(DateSpan { start, end })
@@ -202,7 +201,7 @@ mod tests {
             second.served,
             Some(DateSpan {
                 start: ymd(2026, 12, 3),
-                end: ymd(2026, 12, 3)
+                end: None
             })
         );
         Ok(())
@@ -329,7 +328,7 @@ mod tests {
                     UseStatus::Current,
                     vec![code(CodeSystem::Hcpcs, "J9306")],
                     ymd(2026, 12, 2),
-                    ymd(2026, 12, 2),
+                    None,
                     "Bundle.entry[0].resource.item[1]".to_owned()
                 ),
             ]

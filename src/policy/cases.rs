@@ -99,6 +99,7 @@ impl Case {
             ObsValue::Quantity {
                 value,
                 unit: Some(unit.into()),
+                comparator: None,
             },
             "2026-10-01",
         )
@@ -123,6 +124,7 @@ impl Case {
             value: Some(ObsValue::Quantity {
                 value: v,
                 unit: None,
+                comparator: None,
             }),
         };
         self.facts.observations.push(Observation {

@@ -292,7 +292,11 @@ fn body_weight(ctx: &Ctx<'_>) -> Option<(f64, String)> {
         .filter(|o| vs.contains_any(&o.codes))
         .filter(|o| ctx.created.is_none_or(|c| o.date.is_none_or(|d| d <= c)))
         .filter_map(|o| match &o.value {
-            Some(ObsValue::Quantity { value, unit }) => limits::to_kg(*value, unit.as_deref())
+            Some(ObsValue::Quantity {
+                value,
+                unit,
+                comparator: None,
+            }) => limits::to_kg(*value, unit.as_deref())
                 .map(|kg| (o.date, kg, o.source.resource.clone())),
             _ => None,
         })

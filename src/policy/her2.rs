@@ -334,7 +334,16 @@ fn read_result(value: &ObsValue, sets: &Her2Sets<'_>) -> Option<Reading> {
 /// A number from a Quantity, an integer, or a numeric string.
 pub fn numeric(value: &ObsValue) -> Option<f64> {
     match value {
-        ObsValue::Quantity { value, .. } => Some(*value),
+        // A bound (`<2.0`) is not a measurement: it cannot be classified against a threshold.
+        ObsValue::Quantity {
+            value,
+            comparator: None,
+            ..
+        } => Some(*value),
+        ObsValue::Quantity {
+            comparator: Some(_),
+            ..
+        } => None,
         ObsValue::Integer(i) => Some(*i as f64),
         ObsValue::Text(text) => text.trim().parse::<f64>().ok().filter(|v| v.is_finite()),
         ObsValue::Coded { .. } | ObsValue::Boolean(_) => None,
@@ -431,6 +440,7 @@ mod tests {
         Some(ObsValue::Quantity {
             value: v,
             unit: None,
+            comparator: None,
         })
     }
 
