@@ -484,6 +484,12 @@ fn brain_metastases_with_neratinib() {
     // Neratinib without brain metastases: only A.ii allows it.
     let no_brain = Case::metastatic().current("1940643");
     assert_eq!(action(&no_brain), ReviewAction::NotCertified);
+    // Brain metastases with no breast primary documented: missing, not failed.
+    let no_primary = Case::new()
+        .dx("C79.31")
+        .her2_positive()
+        .yes("brain-mets-asymptomatic-initial");
+    assert_eq!(action(&no_primary), ReviewAction::Pended);
     // Tucatinib is never allowed.
     let tucatinib = Case::new()
         .dx("C50.911")
