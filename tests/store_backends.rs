@@ -253,8 +253,9 @@ async fn same_identifier_other_content_is_a_conflict(db: &Db) {
 }
 
 async fn concurrent_identical_submissions_make_one_record(db: &Db) {
-    // Two stores on one database stand for two adapter instances.
-    let (a, b) = (db.open().await, db.open().await);
+    // Two stores on one database stand for two adapter instances, starting (and migrating
+    // the new database) at the same time.
+    let (a, b) = tokio::join!(db.open(), db.open());
     let req = request("C-3", "M-3", "1234567893", "J9354", json!({}));
     let mut tasks = Vec::new();
     for i in 0..16 {

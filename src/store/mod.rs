@@ -411,7 +411,7 @@ impl Store {
             });
         }
         let pool = pool_options.connect(&uri).await?;
-        migrator().run(&pool).await?;
+        migrate(&pool, backend).await?;
 
         let (tx, rx) = mpsc::channel(options.max_batch.max(1) * 4);
         let counters = Arc::new(Counters::default());
@@ -606,6 +606,26 @@ impl Store {
     /// Closes the pool, waiting for connections in use; later calls fail.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Brings the schema up to date. PostgreSQL instances starting together serialize on the
+/// migrator's advisory lock; SQLite has none, so a process that lost the race (its migration
+/// saw an old schema version and then hit the tables the winner created) reads the applied
+/// versions again and finds nothing left to do.
+async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
+    let migrator = migrator();
+    let mut attempt = 0;
+    loop {
+        match migrator.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(error) if backend == Backend::Sqlite && attempt < 5 => {
+                attempt += 1;
+                tracing::debug!(%error, attempt, "retrying the migration after a concurrent one");
+                tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
     }
 }
 
@@ -990,5 +1010,29 @@ mod tests {
                     .to_owned()
             )
         );
+    }
+
+    #[tokio::test]
+    async fn sqlite_connections_are_durable_and_the_file_is_created() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let path = dir.path().join("sub").with_extension("db");
+        let store = Store::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"));
+        assert!(path.exists());
+        let mut conn = store.pool.acquire().await.unwrap_or_else(|e| panic!("{e}"));
+        let mut pragma = async |name: &str| -> String {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA {name}")))
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            row.try_get::<String, _>(0)
+                .or_else(|_| row.try_get::<i64, _>(0).map(|n| n.to_string()))
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+        };
+        assert_eq!(pragma("journal_mode").await, "wal");
+        assert_eq!(pragma("synchronous").await, "2", "synchronous=FULL");
+        assert_eq!(pragma("foreign_keys").await, "1");
+        assert_eq!(pragma("busy_timeout").await, "10000");
     }
 }
