@@ -1013,26 +1013,31 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sqlite_connections_are_durable_and_the_file_is_created() {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        let path = dir.path().join("sub").with_extension("db");
-        let store = Store::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap_or_else(|e| panic!("connect: {e}"));
+    async fn sqlite_connections_are_durable_and_the_file_is_created()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("sub.db");
+        let store = Store::connect(&format!("sqlite://{}", path.display())).await?;
         assert!(path.exists());
-        let mut conn = store.pool.acquire().await.unwrap_or_else(|e| panic!("{e}"));
-        let mut pragma = async |name: &str| -> String {
+        let mut conn = store.pool.acquire().await?;
+        let mut settings = Vec::new();
+        for name in [
+            "journal_mode",
+            "synchronous",
+            "foreign_keys",
+            "busy_timeout",
+        ] {
             let row = sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA {name}")))
                 .fetch_one(&mut *conn)
-                .await
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
-            row.try_get::<String, _>(0)
-                .or_else(|_| row.try_get::<i64, _>(0).map(|n| n.to_string()))
-                .unwrap_or_else(|e| panic!("{name}: {e}"))
-        };
-        assert_eq!(pragma("journal_mode").await, "wal");
-        assert_eq!(pragma("synchronous").await, "2", "synchronous=FULL");
-        assert_eq!(pragma("foreign_keys").await, "1");
-        assert_eq!(pragma("busy_timeout").await, "10000");
+                .await?;
+            let value = match row.try_get::<String, _>(0) {
+                Ok(text) => text,
+                Err(_) => row.try_get::<i64, _>(0)?.to_string(),
+            };
+            settings.push(value);
+        }
+        // synchronous 2 is FULL.
+        assert_eq!(settings, ["wal", "2", "1", "10000"]);
+        Ok(())
     }
 }
