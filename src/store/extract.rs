@@ -414,4 +414,66 @@ mod tests {
         assert_ne!(content_hash(&a), content_hash(&c));
         assert_eq!(content_hash(&a).len(), 64);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                "[a-z0-9|:/ ]{0,8}".prop_map(Value::from),
+            ];
+            leaf.prop_recursive(4, 48, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::vec(
+                        (
+                            prop_oneof![
+                                Just("resourceType".to_owned()),
+                                Just("entry".to_owned()),
+                                Just("resource".to_owned()),
+                                Just("identifier".to_owned()),
+                                Just("reference".to_owned()),
+                                Just("fullUrl".to_owned()),
+                                "[a-z]{1,6}",
+                            ],
+                            inner
+                        ),
+                        0..5
+                    )
+                    .prop_map(|members| Value::Object(members.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// The same members in reverse insertion order, recursively.
+        fn reversed(value: &Value) -> Value {
+            match value {
+                Value::Object(map) => Value::Object(
+                    map.iter()
+                        .rev()
+                        .map(|(k, v)| (k.clone(), reversed(v)))
+                        .collect(),
+                ),
+                Value::Array(items) => Value::Array(items.iter().map(reversed).collect()),
+                other => other.clone(),
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn extraction_never_panics(bundle in json_value()) {
+                let _ = request_keys(&bundle);
+                let _ = crate::store::inquiry::parse(&bundle);
+            }
+
+            #[test]
+            fn hash_ignores_member_order(bundle in json_value()) {
+                prop_assert_eq!(content_hash(&bundle), content_hash(&reversed(&bundle)));
+            }
+        }
+    }
 }

@@ -64,7 +64,43 @@ impl InquiryKeys {
     }
 }
 
-/// Reads the keys of an inquiry Bundle (a bare Bundle; unwrap a `Parameters` first).
+/// The inquiry Bundle of a `$inquire` body: the body itself when it is a Bundle, or the
+/// `resource` parameter (the OperationDefinition's input) of a `Parameters` wrapper.
+pub fn request_bundle(body: &Value) -> Result<&Value, ExtractError> {
+    match body.get("resourceType").and_then(Value::as_str) {
+        Some("Bundle") => Ok(body),
+        Some("Parameters") => body
+            .get("parameter")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .find(|(_, p)| p.get("name").and_then(Value::as_str) == Some("resource"))
+            .map(|(i, p)| {
+                p.get("resource")
+                    .filter(|r| r.get("resourceType").and_then(Value::as_str) == Some("Bundle"))
+                    .ok_or_else(|| ExtractError {
+                        path: format!("Parameters.parameter[{i}].resource"),
+                        message: "the `resource` parameter holds no Bundle".to_owned(),
+                    })
+            })
+            .unwrap_or_else(|| {
+                Err(ExtractError {
+                    path: "Parameters.parameter".to_owned(),
+                    message: "no `resource` parameter with the inquiry Bundle".to_owned(),
+                })
+            }),
+        other => Err(ExtractError {
+            path: "resourceType".to_owned(),
+            message: format!(
+                "expected a `Bundle` or a `Parameters`, found `{}`",
+                other.unwrap_or("nothing")
+            ),
+        }),
+    }
+}
+
+/// Reads the keys of an inquiry Bundle (see [`request_bundle`] for a `Parameters` body).
 pub fn parse(bundle: &Value) -> Result<InquiryKeys, ExtractError> {
     let keys = request_keys(bundle)?;
     let view = BundleView::new(bundle);
@@ -200,6 +236,39 @@ mod tests {
             Some("PA-123")
         );
         assert_eq!(keys.and_then(|k| k.claim_identifier), Some("Q1".to_owned()));
+    }
+
+    #[test]
+    fn unwraps_a_parameters_body() {
+        let bundle = json!({"resourceType": "Bundle", "type": "collection"});
+        let wrapped = json!({"resourceType": "Parameters", "parameter": [
+            {"name": "other", "valueString": "x"},
+            {"name": "resource", "resource": bundle.clone()}]});
+        assert_eq!(request_bundle(&wrapped).ok(), Some(&bundle));
+        assert_eq!(request_bundle(&bundle).ok(), Some(&bundle));
+        let not_bundle = json!({"resourceType": "Parameters", "parameter": [
+            {"name": "resource", "resource": {"resourceType": "Claim"}}]});
+        assert_eq!(
+            request_bundle(&not_bundle).err().map(|e| e.path),
+            Some("Parameters.parameter[0].resource".to_owned())
+        );
+        assert_eq!(
+            request_bundle(&json!({"resourceType": "Parameters"}))
+                .err()
+                .map(|e| e.to_string()),
+            Some(
+                "no `resource` parameter with the inquiry Bundle at `Parameters.parameter`"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            request_bundle(&json!({"resourceType": "Claim"}))
+                .err()
+                .map(|e| e.to_string()),
+            Some(
+                "expected a `Bundle` or a `Parameters`, found `Claim` at `resourceType`".to_owned()
+            )
+        );
     }
 
     #[test]

@@ -717,12 +717,16 @@ async fn commit_batch(
     }
     tx.commit().await?;
     counters.transactions.fetch_add(1, Ordering::Relaxed);
+    metrics::counter!("pas_store_transactions_total").increment(1);
+    metrics::histogram!("pas_store_batch_size").record(submissions.len() as f64);
     for outcome in &outcomes {
-        match outcome {
-            Ok(Recorded::Fresh(_)) => counters.fresh.fetch_add(1, Ordering::Relaxed),
-            Ok(Recorded::Replay(_)) => counters.replays.fetch_add(1, Ordering::Relaxed),
-            Err(_) => 0,
+        let (counter, kind) = match outcome {
+            Ok(Recorded::Fresh(_)) => (&counters.fresh, "fresh"),
+            Ok(Recorded::Replay(_)) => (&counters.replays, "replay"),
+            Err(_) => continue,
         };
+        counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("pas_store_records_total", "kind" => kind).increment(1);
     }
     Ok(outcomes)
 }
