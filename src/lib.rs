@@ -11,3 +11,4 @@
 pub mod evidence;
 pub mod fhir;
 pub mod policy;
+pub mod store;
