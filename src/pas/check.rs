@@ -591,6 +591,7 @@ fn check_reference(view: &BundleView<'_>, claim: &Value, rule: &RefRule, issues:
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -635,7 +636,7 @@ mod tests {
     fn minimal_request_passes() {
         let checked = check(minimal(), &Limits::default());
         assert!(checked.is_ok(), "{checked:?}");
-        let checked = checked.unwrap_or_else(|_| unreachable!());
+        let checked = checked.unwrap();
         assert_eq!(checked.item_sequences(), vec![1]);
         assert_eq!(checked.claim_full_url(), "http://x.org/fhir/Claim/c1");
     }
@@ -715,7 +716,7 @@ mod tests {
         b["type"] = json!("transaction");
         assert_eq!(first_issue(b).2.as_deref(), Some("Bundle.type"));
         let mut b = minimal();
-        b.as_object_mut().map(|o| o.remove("identifier"));
+        b.as_object_mut().unwrap().remove("identifier");
         assert_eq!(first_issue(b).1, "required");
         let mut b = minimal();
         b["timestamp"] = json!("yesterday");
@@ -725,7 +726,7 @@ mod tests {
     #[test]
     fn entry_problems_are_located() {
         let mut b = minimal();
-        b["entry"][2].as_object_mut().map(|o| o.remove("fullUrl"));
+        b["entry"][2].as_object_mut().unwrap().remove("fullUrl");
         assert_eq!(first_issue(b).2.as_deref(), Some("Bundle.entry[2].fullUrl"));
         let mut b = minimal();
         b["entry"][3]["fullUrl"] = json!("http://x.org/fhir/Patient/p1");
@@ -739,7 +740,7 @@ mod tests {
     #[test]
     fn claim_problems_are_located() {
         let mut b = minimal();
-        b["entry"].as_array_mut().map(|e| e.swap(0, 1));
+        b["entry"].as_array_mut().unwrap().swap(0, 1);
         assert_eq!(
             first_issue(b).2.as_deref(),
             Some("Bundle.entry[0].resource")
@@ -794,10 +795,9 @@ mod tests {
     fn missing_optional_elements_are_not_errors() {
         let mut b = minimal();
         let claim = &mut b["entry"][0]["resource"];
-        claim.as_object_mut().map(|o| {
-            o.remove("provider");
-            o.remove("insurance");
-        });
+        let claim = claim.as_object_mut().unwrap();
+        claim.remove("provider");
+        claim.remove("insurance");
         assert!(check(b, &Limits::default()).is_ok());
     }
 }

@@ -233,7 +233,7 @@ fn claim_reference(request: &CheckedRequest) -> Value {
     Value::Object(reference)
 }
 
-fn claim_item<'c>(claim: &'c Value, sequence: u32) -> Option<&'c Value> {
+fn claim_item(claim: &Value, sequence: u32) -> Option<&Value> {
     claim
         .get("item")
         .and_then(Value::as_array)?

@@ -1,6 +1,6 @@
 //! Shared helpers for the integration tests: where the PAS package is, and its request
 //! examples.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
 
