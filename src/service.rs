@@ -164,3 +164,109 @@ impl Service {
         self.policies.questionnaire(id)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn service() -> Service {
+        Service::new(PolicySet::embedded(), ServiceSettings::default())
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    fn request(items: Value) -> Value {
+        json!({
+            "resourceType": "Bundle",
+            "identifier": {"system": "urn:test", "value": "b1"},
+            "type": "collection",
+            "timestamp": "2026-11-20T10:00:00Z",
+            "entry": [
+                {"fullUrl": "urn:uuid:c1", "resource": {
+                    "resourceType": "Claim", "use": "preauthorization",
+                    "identifier": [{"system": "urn:trace", "value": "T-1"}],
+                    "type": {"coding": [{"code": "professional"}]},
+                    "patient": {"reference": "urn:uuid:p1"},
+                    "insurer": {"reference": "urn:uuid:o1"},
+                    "item": items
+                }},
+                {"fullUrl": "urn:uuid:p1", "resource": {"resourceType": "Patient"}},
+                {"fullUrl": "urn:uuid:o1", "resource": {"resourceType": "Organization"}}
+            ]
+        })
+    }
+
+    #[test]
+    fn every_item_is_answered_in_claim_order() {
+        let body = request(json!([{"sequence": 3}, {"sequence": 1}, {"sequence": 2}]));
+        let submission = block_on(service().submit(body)).unwrap();
+        let sequences: Vec<u32> = submission.decisions.iter().map(|d| d.sequence).collect();
+        assert_eq!(sequences, vec![3, 1, 2]);
+        let cr = &submission.response["entry"][0]["resource"];
+        assert_eq!(cr["outcome"], "complete");
+        assert_eq!(cr["item"][0]["itemSequence"], 3);
+    }
+
+    #[test]
+    fn inquire_says_not_supported() {
+        let rejection = block_on(service().inquire(b"{}")).unwrap_err();
+        assert_eq!(rejection.status, 501);
+        assert_eq!(rejection.issues[0].code, IssueType::NotSupported);
+    }
+
+    #[test]
+    fn numbers_follow_the_claim_identifier_not_the_transmission() {
+        let number = |claim_value: &str, bundle_value: &str| {
+            let mut body = request(json!([{"sequence": 1}]));
+            body["identifier"]["value"] = json!(bundle_value);
+            body["entry"][0]["resource"]["identifier"][0]["value"] = json!(claim_value);
+            let checked = pas::check(body, &Limits::default()).unwrap();
+            RequestIdentity::of(&checked).item_number(1)
+        };
+        // A resubmission in a new transmission keeps its numbers; another Claim does not.
+        assert_eq!(number("T-1", "b1"), number("T-1", "b2"));
+        assert_ne!(number("T-1", "b1"), number("T-2", "b1"));
+        // Without a Claim identifier, the Bundle identifier decides.
+        let mut body = request(json!([{"sequence": 1}]));
+        body["entry"][0]["resource"]
+            .as_object_mut()
+            .unwrap()
+            .remove("identifier");
+        let checked = pas::check(body, &Limits::default()).unwrap();
+        assert_eq!(
+            RequestIdentity::of(&checked),
+            RequestIdentity::of(&checked.clone())
+        );
+        assert_ne!(
+            RequestIdentity::of(&checked).item_number(1),
+            number("T-1", "b1")
+        );
+    }
+
+    proptest! {
+        /// Whatever items a checked Claim carries, every one is answered once.
+        #[test]
+        fn any_accepted_request_is_answered_item_by_item(
+            sequences in prop::collection::hash_set(1u32..1000, 1..12),
+        ) {
+            let items: Vec<Value> = sequences.iter().map(|s| json!({"sequence": s})).collect();
+            let submission = block_on(service().submit(request(Value::Array(items)))).unwrap();
+            let answered: Vec<u32> = submission.response["entry"][0]["resource"]["item"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| u32::try_from(i["itemSequence"].as_u64().unwrap()).unwrap())
+                .collect();
+            let wanted: Vec<u32> = sequences.iter().copied().collect();
+            prop_assert_eq!(answered, wanted);
+        }
+    }
+}

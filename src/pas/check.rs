@@ -801,3 +801,107 @@ mod tests {
         assert!(check(b, &Limits::default()).is_ok());
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod properties {
+    //! The checks never panic and always answer: any input is accepted or rejected with a 4xx
+    //! and at least one located-or-explained issue.
+
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// Arbitrary JSON, a few levels deep, biased to FHIR-ish keys.
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[a-zA-Z/:#._ -]{0,16}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(6, 64, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec(
+                    (
+                        prop_oneof![
+                            Just("resourceType".to_owned()),
+                            Just("entry".to_owned()),
+                            Just("resource".to_owned()),
+                            Just("fullUrl".to_owned()),
+                            Just("reference".to_owned()),
+                            Just("item".to_owned()),
+                            Just("sequence".to_owned()),
+                            "[a-z]{1,8}",
+                        ],
+                        inner
+                    ),
+                    0..5
+                )
+                .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn valid() -> Value {
+        json!({
+            "resourceType": "Bundle",
+            "identifier": {"system": "urn:test", "value": "b1"},
+            "type": "collection",
+            "timestamp": "2026-11-20T10:00:00Z",
+            "entry": [
+                {"fullUrl": "urn:uuid:c1", "resource": {
+                    "resourceType": "Claim", "use": "preauthorization",
+                    "type": {"coding": [{"code": "professional"}]},
+                    "patient": {"reference": "urn:uuid:p1"},
+                    "insurer": {"reference": "urn:uuid:o1"},
+                    "item": [{"sequence": 1}]
+                }},
+                {"fullUrl": "urn:uuid:p1", "resource": {"resourceType": "Patient"}},
+                {"fullUrl": "urn:uuid:o1", "resource": {"resourceType": "Organization"}}
+            ]
+        })
+    }
+
+    fn assert_answered(result: Result<CheckedRequest, Rejection>) {
+        if let Err(rejection) = result {
+            assert!((400..500).contains(&rejection.status), "{rejection:?}");
+            assert!(!rejection.issues.is_empty());
+            assert!(rejection.issues.iter().all(|i| !i.diagnostics.is_empty()));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            assert_answered(check_bytes(&bytes, &Limits::default()));
+        }
+
+        #[test]
+        fn arbitrary_json_never_panics(value in arb_json()) {
+            assert_answered(check(value, &Limits::default()));
+        }
+
+        /// Replacing any one element of a valid request by arbitrary JSON is either still
+        /// acceptable or rejected with located issues.
+        #[test]
+        fn one_element_replaced_is_answered(
+            entry in 0usize..3,
+            key in prop_oneof![
+                Just("resourceType"), Just("fullUrl"), Just("resource"), Just("patient"),
+                Just("insurer"), Just("item"), Just("use"), Just("type"),
+            ],
+            replacement in arb_json(),
+        ) {
+            let mut bundle = valid();
+            let target = &mut bundle["entry"][entry];
+            if target.get(key).is_some() {
+                target[key] = replacement.clone();
+            } else {
+                target["resource"][key] = replacement;
+            }
+            assert_answered(check(bundle, &Limits::default()));
+        }
+    }
+}

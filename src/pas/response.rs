@@ -76,15 +76,38 @@ fn instant(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// Resource types `ClaimResponse.requestor` may name (profile-requestor, an Organization, or
+/// profile-practitionerrole).
+const REQUESTOR_TYPES: &[&str] = &["Organization", "PractitionerRole"];
+
+/// `Claim.provider`, echoed as `ClaimResponse.requestor` unless it names a resource the
+/// response profile does not allow there (a bare Practitioner, which base R4 lets a Claim
+/// name): the element is optional, so it is left out rather than made non-conformant.
+fn requestor(request: &CheckedRequest) -> Option<&Value> {
+    let provider = request.claim().get("provider")?;
+    match provider.get("reference").and_then(Value::as_str) {
+        None => Some(provider),
+        Some(reference) => request
+            .view()
+            .resolve(reference, Some(request.claim_index()))
+            .filter(|entry| REQUESTOR_TYPES.contains(&entry.resource_type))
+            .map(|_| provider),
+    }
+}
+
 /// Patient, insurer and requestor as the request carried them, each once, in that order.
 fn referenced_entries(request: &CheckedRequest) -> Vec<Value> {
     let view = request.view();
     let claim = request.claim();
     let mut seen = Vec::new();
     let mut entries = Vec::new();
-    for element in ["patient", "insurer", "provider"] {
-        let Some(reference) = claim
-            .get(element)
+    let references = [
+        claim.get("patient"),
+        claim.get("insurer"),
+        requestor(request),
+    ];
+    for reference in references {
+        let Some(reference) = reference
             .and_then(|r| r.get("reference"))
             .and_then(Value::as_str)
         else {
@@ -135,7 +158,7 @@ fn claim_response(request: &CheckedRequest, answers: &[ItemAnswer], meta: &Respo
     cr.insert("patient".into(), claim["patient"].clone());
     cr.insert("created".into(), json!(instant(meta.created)));
     cr.insert("insurer".into(), claim["insurer"].clone());
-    if let Some(provider) = claim.get("provider") {
+    if let Some(provider) = requestor(request) {
         cr.insert("requestor".into(), provider.clone());
     }
     cr.insert("request".into(), claim_reference(request));
@@ -620,6 +643,25 @@ mod tests {
         assert_eq!(
             bundle["entry"][0]["resource"]["item"][3]["noteNumber"],
             json!([4])
+        );
+    }
+
+    #[test]
+    fn a_practitioner_provider_is_not_echoed_as_requestor() {
+        let mut bundle = request().into_bundle();
+        bundle["entry"][0]["resource"]["provider"] = json!({"reference": "Practitioner/dr"});
+        bundle["entry"].as_array_mut().unwrap().push(json!({
+            "fullUrl": "http://x.org/fhir/Practitioner/dr",
+            "resource": {"resourceType": "Practitioner", "id": "dr"}
+        }));
+        let request = check(bundle, &Limits::default()).unwrap();
+        let response = build(&request, &answers(), &meta());
+        assert!(response["entry"][0]["resource"].get("requestor").is_none());
+        let entries = response["entry"].as_array().unwrap();
+        assert!(
+            entries
+                .iter()
+                .all(|e| e["resource"]["resourceType"] != "Practitioner")
         );
     }
 
