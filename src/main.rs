@@ -115,7 +115,15 @@ async fn replay_command(service: &Service, args: ReplayArgs) -> anyhow::Result<E
         let outcome = match &args.server {
             None => match service.submit_bytes(&body).await {
                 Ok(submission) => Ok(replay::answers(&submission.response)),
-                Err(rejection) => Err(format!("rejected {}: {rejection}", rejection.status)),
+                Err(rejection) => Err(format!(
+                    "rejected {}: {}",
+                    rejection.status,
+                    rejection
+                        .issues
+                        .first()
+                        .map(|i| i.diagnostics.as_str())
+                        .unwrap_or("")
+                )),
             },
             Some(server) => post(&client, server, body).await?,
         };

@@ -226,17 +226,16 @@ pub fn compare(
     };
     let answers = match outcome {
         Ok(answers) => answers,
+        // A rejection differs from any expected answer; without one it is only reported.
         Err(rejection) => {
-            let wanted = expected
-                .map(|e| {
-                    e.items
-                        .iter()
-                        .map(describe_expected)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_else(|| "-".into());
-            return vec![row("-".into(), rejection, wanted, Agreement::Differ)];
+            let row = match expected {
+                Some(e) => {
+                    let wanted = e.items.iter().map(describe_expected).collect::<Vec<_>>();
+                    row("-".into(), rejection, wanted.join(", "), Agreement::Differ)
+                }
+                None => row("-".into(), rejection, "-".into(), Agreement::Unchecked),
+            };
+            return vec![row];
         }
     };
     let Some(expected) = expected else {
@@ -354,8 +353,12 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} bundles: {} agree, {} differ, {} without expectation",
-            self.bundles, self.agree, self.differ, self.unchecked
+            "{} bundles, {} answers: {} agree, {} differ, {} without expectation",
+            self.bundles,
+            self.agree + self.differ + self.unchecked,
+            self.agree,
+            self.differ,
+            self.unchecked
         )
     }
 }
@@ -402,6 +405,8 @@ mod tests {
         let e = expected(r#"{"description": "d", "items": [{"sequence": 1, "action": "A1"}]}"#);
         let rows = compare("f", Err("rejected 400".into()), Some(&e));
         assert_eq!(rows[0].agreement, Agreement::Differ);
+        let rows = compare("f", Err("rejected 400".into()), None);
+        assert_eq!(rows[0].agreement, Agreement::Unchecked);
         assert!(
             serde_json::from_str::<Expected>(r#"{"description": "d", "items": [], "x": 1}"#)
                 .is_err()

@@ -120,7 +120,10 @@ fn replay_reports_agreement() {
     assert!(stdout.contains("referral.json"), "{stdout}");
     // The expectation file is not replayed as a bundle.
     assert!(!stdout.contains("referral.expected.json"), "{stdout}");
-    assert!(stdout.contains("1 bundles: 1 agree, 0 differ"), "{stdout}");
+    assert!(
+        stdout.contains("1 bundles, 1 answers: 1 agree, 0 differ"),
+        "{stdout}"
+    );
 }
 
 #[test]
