@@ -109,9 +109,7 @@ impl Service {
         let claim = view
             .at(request.claim_index())
             .ok_or_else(|| Rejection::internal("the checked request lost its claim entry"))?;
-        let facts = evidence::gather(&view, claim).map_err(|e| {
-            Rejection::bad_request(Issue::error(IssueType::Structure, e.message).at(e.path))
-        })?;
+        let facts = evidence::gather(&view, claim).map_err(gather_rejection)?;
         let claim_path = request.claim_path();
         let mut decisions = Vec::new();
         for (index, sequence) in request.item_sequences().into_iter().enumerate() {
@@ -165,6 +163,11 @@ impl Service {
     }
 }
 
+/// A resource the gatherer cannot read as FHIR is the sender's problem: 400 at its path.
+fn gather_rejection(error: evidence::GatherError) -> Rejection {
+    Rejection::bad_request(Issue::error(IssueType::Structure, error.message).at(error.path))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -213,6 +216,20 @@ mod tests {
         let cr = &submission.response["entry"][0]["resource"];
         assert_eq!(cr["outcome"], "complete");
         assert_eq!(cr["item"][0]["itemSequence"], 3);
+    }
+
+    #[test]
+    fn unreadable_evidence_is_a_400_at_its_path() {
+        let rejection = gather_rejection(evidence::GatherError {
+            path: "Bundle.entry[4].resource.effectiveDateTime".into(),
+            message: "`effectiveDateTime` is not a FHIR dateTime".into(),
+        });
+        assert_eq!(rejection.status, 400);
+        assert_eq!(rejection.issues[0].code, IssueType::Structure);
+        assert_eq!(
+            rejection.issues[0].expression.as_deref(),
+            Some("Bundle.entry[4].resource.effectiveDateTime")
+        );
     }
 
     #[test]

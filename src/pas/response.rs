@@ -236,21 +236,27 @@ fn outcome(request: &CheckedRequest, answers: &[ItemAnswer]) -> &'static str {
     if answered { "complete" } else { "partial" }
 }
 
-/// `ClaimResponse.request`: `Claim/id` when the Claim has an id (as the IG examples do),
-/// else its fullUrl; with the Claim's first identifier so the link survives either way.
+/// `ClaimResponse.request`: `Claim/id` when the Claim has an id (as the IG examples do), else
+/// its fullUrl when that is a RESTful URL; always with the Claim's first identifier. A
+/// `urn:uuid` fullUrl is not used: the Claim is not in the response Bundle, and a `urn:uuid`
+/// reference must resolve inside it, so the identifier alone carries the link then.
 fn claim_reference(request: &CheckedRequest) -> Value {
     let claim = request.claim();
-    let mut reference = Map::new();
-    let target = match claim.get("id").and_then(Value::as_str) {
-        Some(id) => format!("Claim/{id}"),
-        None => request.claim_full_url().to_owned(),
-    };
-    reference.insert("reference".into(), json!(target));
-    if let Some(identifier) = claim
+    let identifier = claim
         .get("identifier")
         .and_then(Value::as_array)
-        .and_then(|ids| ids.first())
-    {
+        .and_then(|ids| ids.first());
+    let full_url = request.claim_full_url();
+    let target = match claim.get("id").and_then(Value::as_str) {
+        Some(id) => Some(format!("Claim/{id}")),
+        None if full_url.starts_with("urn:") && identifier.is_some() => None,
+        None => Some(full_url.to_owned()),
+    };
+    let mut reference = Map::new();
+    if let Some(target) = target {
+        reference.insert("reference".into(), json!(target));
+    }
+    if let Some(identifier) = identifier {
         reference.insert("identifier".into(), identifier.clone());
     }
     Value::Object(reference)
@@ -663,6 +669,21 @@ mod tests {
                 .iter()
                 .all(|e| e["resource"]["resourceType"] != "Practitioner")
         );
+    }
+
+    #[test]
+    fn the_claim_is_referenced_by_id_or_by_identifier() {
+        let mut bundle = request().into_bundle();
+        bundle["entry"][0]["fullUrl"] = json!("urn:uuid:9a1b2c3d-0000-4000-8000-000000000000");
+        bundle["entry"][0]["resource"]
+            .as_object_mut()
+            .unwrap()
+            .remove("id");
+        let request = check(bundle, &Limits::default()).unwrap();
+        let response = build(&request, &answers(), &meta());
+        let reference = &response["entry"][0]["resource"]["request"];
+        assert!(reference.get("reference").is_none());
+        assert_eq!(reference["identifier"]["value"], "T1");
     }
 
     #[test]
