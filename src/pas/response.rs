@@ -384,7 +384,7 @@ fn note_text(answer: &ItemAnswer) -> String {
     let decision = &answer.decision;
     let action = decision.review_action();
     let mut lines = vec![format!(
-        "Item {}: {} ({}). {}",
+        "Item {}, {} ({}): {}",
         decision.sequence,
         action.display(),
         action.code(),
