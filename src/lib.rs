@@ -8,7 +8,14 @@
 //! [`store`] keeps request and answer. [`service`] strings these together without any HTTP
 //! types; [`http`] and the CLI are thin shells over it.
 
+pub mod cli;
+pub mod config;
 pub mod evidence;
 pub mod fhir;
+pub mod http;
+pub mod pas;
 pub mod policy;
+pub mod replay;
+pub mod service;
 pub mod store;
+pub mod telemetry;

@@ -1,1 +1,174 @@
-fn main() {}
+//! The `pas-adapter` binary: parse the command line, start tracing, call the library, and map
+//! the outcome to an exit code (0 ok, 1 a request or replay that did not pass, 2 an error).
+
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use pas_adapter::cli::{Cli, Command, EvaluateArgs, ReplayArgs, ServeArgs};
+use pas_adapter::policy::PolicySet;
+use pas_adapter::replay::{self, Row, Summary};
+use pas_adapter::service::{Service, ServiceSettings};
+use pas_adapter::{http, telemetry};
+
+/// Replays with more bundles than this show a progress bar (on a terminal).
+const PROGRESS_THRESHOLD: usize = 20;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init_tracing(&cli.log, cli.log_format);
+    let service = Service::new(PolicySet::embedded(), ServiceSettings::from(&cli.service));
+    let result = match cli.command {
+        Command::Serve(args) => serve(service, args).await,
+        Command::Evaluate(args) => evaluate(&service, args).await,
+        Command::Replay(args) => replay_command(&service, args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn serve(service: Service, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("cannot listen on `{}`", args.addr))?;
+    tracing::info!(addr = %listener.local_addr()?, "serving PAS");
+    http::launch(listener, http::router(service), shutdown_signal())
+        .await
+        .context("server failed")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn evaluate(service: &Service, args: EvaluateArgs) -> anyhow::Result<ExitCode> {
+    let body = read_input(&args.input)?;
+    let (json, code) = match service.submit_bytes(&body).await {
+        Ok(submission) => (submission.response, ExitCode::SUCCESS),
+        Err(rejection) => (rejection.outcome(), ExitCode::from(1)),
+    };
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    Ok(code)
+}
+
+fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut body = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut body)
+            .context("cannot read standard input")?;
+        Ok(body)
+    } else {
+        std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))
+    }
+}
+
+async fn replay_command(service: &Service, args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let files = replay::collect(&args.paths)?;
+    let client = reqwest::Client::new();
+    let progress =
+        (std::io::stderr().is_terminal() && files.len() > PROGRESS_THRESHOLD).then(|| {
+            let bar = ProgressBar::new(files.len() as u64);
+            if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}") {
+                bar.set_style(style);
+            }
+            bar
+        });
+    let mut rows: Vec<Row> = Vec::new();
+    for file in &files {
+        let name = file.display().to_string();
+        if let Some(bar) = &progress {
+            bar.set_message(name.clone());
+        }
+        let expected = replay::expected_for(file)?;
+        let body = std::fs::read(file).with_context(|| format!("cannot read `{name}`"))?;
+        let outcome = match &args.server {
+            None => match service.submit_bytes(&body).await {
+                Ok(submission) => Ok(replay::answers(&submission.response)),
+                Err(rejection) => Err(format!(
+                    "rejected {}: {}",
+                    rejection.status,
+                    rejection
+                        .issues
+                        .first()
+                        .map(|i| i.diagnostics.as_str())
+                        .unwrap_or("")
+                )),
+            },
+            Some(server) => post(&client, server, body).await?,
+        };
+        rows.extend(replay::compare(&name, outcome, expected.as_ref()));
+        if let Some(bar) = &progress {
+            bar.inc(1);
+        }
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let summary = Summary::of(files.len(), &rows);
+    println!("{}", replay::render(&rows));
+    println!("{summary}");
+    Ok(if summary.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// POSTs one bundle to `server`; an HTTP error answer is a rejection row, a transport error
+/// stops the replay.
+async fn post(
+    client: &reqwest::Client,
+    server: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<Result<Vec<replay::Answer>, String>> {
+    let url = format!("{}/Claim/$submit", server.trim_end_matches('/'));
+    let response = client
+        .post(&url)
+        .header("content-type", "application/fhir+json")
+        .body(body)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach `{url}`"))?;
+    let status = response.status();
+    let json: serde_json::Value = response
+        .json()
+        .await
+        .with_context(|| format!("`{url}` did not answer JSON"))?;
+    if status.is_success() {
+        Ok(Ok(replay::answers(&json)))
+    } else {
+        let diagnostics = json["issue"][0]["diagnostics"].as_str().unwrap_or("");
+        Ok(Err(format!("rejected {}: {diagnostics}", status.as_u16())))
+    }
+}

@@ -1,0 +1,21 @@
+//! `POST /Claim/$inquire`: declared and routed; answered by the service, which says 501
+//! until the request store is wired.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::error::{ApiError, fhir_json};
+use super::extract::FhirBody;
+use super::router::AppState;
+
+#[tracing::instrument(skip_all, name = "inquire")]
+pub async fn inquire(
+    State(state): State<Arc<AppState>>,
+    FhirBody(body): FhirBody,
+) -> Result<Response, ApiError> {
+    let response = state.service.inquire(&body).await?;
+    Ok(fhir_json(StatusCode::OK, &response))
+}

@@ -1,0 +1,122 @@
+//! Every route in one place, the middleware around them, and [`launch`].
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use super::error::{ApiError, fhir_json};
+use super::{health, inquire, metadata, questionnaire, submit};
+use crate::fhir::{Issue, IssueType, operation_outcome};
+use crate::service::Service;
+use crate::telemetry::{LATENCY, REQUESTS};
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    pub service: Service,
+    pub metrics: PrometheusHandle,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The application: PAS operations, metadata, health and metrics.
+pub fn router(service: Service) -> Router {
+    // The body extractor answers 413 above this; the service checks the same limit again for
+    // bodies that reach it another way (CLI, tests).
+    let body_limit = service.settings().limits.max_body_bytes;
+    let state = Arc::new(AppState {
+        service,
+        metrics: crate::telemetry::metrics_handle(),
+    });
+    Router::new()
+        .route("/Claim/$submit", post(submit::submit))
+        .route("/Claim/$inquire", post(inquire::inquire))
+        .route("/metadata", get(metadata::metadata))
+        .route("/Questionnaire/{id}", get(questionnaire::read))
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(track))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("handler panicked");
+            fhir_json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &operation_outcome(&[Issue::error(IssueType::Exception, "internal error")]),
+            )
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let id = request
+                    .headers()
+                    .get(&REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+async fn method_not_allowed() -> Response {
+    fhir_json(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &operation_outcome(&[Issue::error(
+            IssueType::NotSupported,
+            "method not allowed on this route",
+        )]),
+    )
+}
+
+/// Counts requests and records latency by route (the route pattern, never the raw path).
+async fn track(request: Request, next: Next) -> impl IntoResponse {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().to_string();
+    let start = Instant::now();
+    let response = next.run(request).await;
+    let elapsed = start.elapsed().as_secs_f64();
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(REQUESTS, "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!(LATENCY, "route" => route.clone()).record(elapsed);
+    tracing::info!(
+        route,
+        status = response.status().as_u16(),
+        latency_ms = elapsed * 1000.0,
+        "answered"
+    );
+    response
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
+pub async fn launch<F>(listener: TcpListener, app: Router, shutdown: F) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

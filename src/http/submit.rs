@@ -1,0 +1,30 @@
+//! `POST /Claim/$submit`: a PAS request Bundle in, a PAS response Bundle out.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::error::{ApiError, fhir_json};
+use super::extract::FhirBody;
+use super::router::AppState;
+use crate::telemetry::REVIEW_ACTIONS;
+
+#[tracing::instrument(skip_all, name = "submit")]
+pub async fn submit(
+    State(state): State<Arc<AppState>>,
+    FhirBody(body): FhirBody,
+) -> Result<Response, ApiError> {
+    let submission = state.service.submit_bytes(&body).await?;
+    let actions: Vec<&str> = submission
+        .decisions
+        .iter()
+        .map(|d| d.review_action().code())
+        .collect();
+    for action in &actions {
+        metrics::counter!(REVIEW_ACTIONS, "action" => *action).increment(1);
+    }
+    tracing::info!(items = actions.len(), actions = ?actions, "request adjudicated");
+    Ok(fhir_json(StatusCode::OK, &submission.response))
+}

@@ -1,0 +1,108 @@
+//! Authorization numbers, issued deterministically from the request's identity.
+//!
+//! The engine decides; it does not number. Numbers are derived from the Claim's business
+//! identifier (or the Bundle's when the Claim has none) so that a resubmission of the same
+//! request gets the same numbers, and a gateway retry never mints a second authorization.
+//! The hash is FNV-1a 64 (offset basis `0xcbf29ce484222325`, prime `0x100000001b3`), written
+//! out here because `std`'s `DefaultHasher` may change between Rust releases and a number,
+//! once sent to a provider, must never change.
+
+use serde_json::Value;
+
+use super::check::CheckedRequest;
+
+const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// FNV-1a, 64 bits.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(FNV_OFFSET_BASIS, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME)
+    })
+}
+
+/// `PA-` and the top 48 bits of the hash as 12 upper-case hex digits.
+fn format_number(hash: u64) -> String {
+    format!("PA-{:012X}", hash >> 16)
+}
+
+/// The identity of a request, from which its authorization numbers are derived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestIdentity(String);
+
+impl RequestIdentity {
+    /// `claim|system|value` of the Claim's first identifier with a value; else
+    /// `bundle|system|value` of the Bundle identifier; else `claim-entry|fullUrl`.
+    pub fn of(request: &CheckedRequest) -> Self {
+        let claim_identifier = request
+            .claim()
+            .get("identifier")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find_map(system_value);
+        if let Some((system, value)) = claim_identifier {
+            return Self(format!("claim|{system}|{value}"));
+        }
+        if let Some((system, value)) = request.bundle().get("identifier").and_then(system_value) {
+            return Self(format!("bundle|{system}|{value}"));
+        }
+        Self(format!("claim-entry|{}", request.claim_full_url()))
+    }
+
+    /// The request-level number (`ClaimResponse.preAuthRef`).
+    pub fn request_number(&self) -> String {
+        format_number(fnv1a64(self.0.as_bytes()))
+    }
+
+    /// The number of one certified item (`reviewAction.number`).
+    pub fn item_number(&self, sequence: u32) -> String {
+        format_number(fnv1a64(format!("{}#item={sequence}", self.0).as_bytes()))
+    }
+}
+
+fn system_value(identifier: &Value) -> Option<(&str, &str)> {
+    let value = identifier
+        .get("value")
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())?;
+    let system = identifier
+        .get("system")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    Some((system, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a64_matches_published_test_vectors() {
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn numbers_are_stable_and_distinct_per_item() {
+        let id = RequestIdentity("claim|urn:trnorg:9012345678|111099".into());
+        let one = id.item_number(1);
+        assert_eq!(one, id.item_number(1));
+        assert_ne!(one, id.item_number(2));
+        assert_ne!(one, id.request_number());
+        assert_eq!(one.len(), 15);
+        assert!(one.starts_with("PA-"));
+        assert!(
+            one[3..]
+                .chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        );
+    }
+
+    #[test]
+    fn number_format_is_pinned() {
+        // Pins the algorithm: changing it would renumber authorizations already issued.
+        assert_eq!(format_number(fnv1a64(b"foobar")), "PA-85944171F739");
+    }
+}
