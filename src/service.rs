@@ -194,11 +194,15 @@ mod tests {
             "timestamp": "2026-11-20T10:00:00Z",
             "entry": [
                 {"fullUrl": "urn:uuid:c1", "resource": {
-                    "resourceType": "Claim", "use": "preauthorization",
+                    "resourceType": "Claim", "use": "preauthorization", "status": "active",
                     "identifier": [{"system": "urn:trace", "value": "T-1"}],
                     "type": {"coding": [{"code": "professional"}]},
                     "patient": {"reference": "urn:uuid:p1"},
+                    "created": "2026-11-20",
                     "insurer": {"reference": "urn:uuid:o1"},
+                    "provider": {"reference": "urn:uuid:o1"},
+                    "priority": {"coding": [{"code": "normal"}]},
+                    "insurance": [{"sequence": 1, "focal": true, "coverage": {"display": "coverage"}}],
                     "item": items
                 }},
                 {"fullUrl": "urn:uuid:p1", "resource": {"resourceType": "Patient"}},
@@ -209,7 +213,8 @@ mod tests {
 
     #[test]
     fn every_item_is_answered_in_claim_order() {
-        let body = request(json!([{"sequence": 3}, {"sequence": 1}, {"sequence": 2}]));
+        let item = |sequence: u32| json!({"sequence": sequence, "productOrService": {"coding": [{"code": "99213"}]}});
+        let body = request(json!([item(3), item(1), item(2)]));
         let submission = block_on(service().submit(body)).unwrap();
         let sequences: Vec<u32> = submission.decisions.iter().map(|d| d.sequence).collect();
         assert_eq!(sequences, vec![3, 1, 2]);
@@ -274,7 +279,10 @@ mod tests {
         fn any_accepted_request_is_answered_item_by_item(
             sequences in prop::collection::hash_set(1u32..1000, 1..12),
         ) {
-            let items: Vec<Value> = sequences.iter().map(|s| json!({"sequence": s})).collect();
+            let items: Vec<Value> = sequences
+                .iter()
+                .map(|s| json!({"sequence": s, "productOrService": {"coding": [{"code": "99213"}]}}))
+                .collect();
             let submission = block_on(service().submit(request(Value::Array(items)))).unwrap();
             let answered: Vec<u32> = submission.response["entry"][0]["resource"]["item"]
                 .as_array()
