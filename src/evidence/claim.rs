@@ -24,7 +24,7 @@ use super::{
 pub(super) fn gather(
     view: &BundleView<'_>,
     claim: &Site<'_>,
-    typed: &model::Claim,
+    typed: &model::ClaimParts,
 ) -> Result<ClaimFacts, GatherError> {
     let raw_items = claim.resource.get("item").and_then(Value::as_array);
     let claim_certification = extensions::code(claim.resource, extensions::CERTIFICATION_TYPE);
@@ -64,7 +64,7 @@ pub(super) fn gather(
         });
     }
     Ok(ClaimFacts {
-        created: model::date_time(&typed.created),
+        created: typed.created.as_ref().and_then(model::date_time),
         items,
     })
 }

@@ -20,7 +20,7 @@ use super::{Diagnosis, GatherError, extensions};
 pub(super) fn gather(
     view: &BundleView<'_>,
     claim: &Site<'_>,
-    typed: &model::Claim,
+    typed: &model::ClaimParts,
 ) -> Result<Vec<Diagnosis>, GatherError> {
     let mut diagnoses = Vec::new();
     // Conditions the Claim references, by entry index, with the Claim's recorded date.

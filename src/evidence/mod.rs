@@ -56,7 +56,7 @@ pub fn gather(view: &BundleView<'_>, claim: &Entry<'_>) -> Result<Facts, GatherE
         });
     }
     let site = Site::of(claim);
-    let typed: model::Claim = model::parse(claim.resource, &site.path)?;
+    let typed: model::ClaimParts = model::parse(claim.resource, &site.path)?;
     let claim_facts = claim::gather(view, &site, &typed)?;
     let diagnoses = diagnoses::gather(view, &site, &typed)?;
     let observations = observations::gather(view)?;
@@ -90,6 +90,24 @@ mod tests {
     use super::testing::*;
     use super::*;
     use crate::fhir::{Code, CodeSystem};
+
+    /// Regression: fhir-sdk's whole-Claim model demanded status, provider, priority and
+    /// insurance, so a Claim missing any of them was answered 400 although the evidence reads
+    /// none of them.
+    #[test]
+    fn a_claim_missing_elements_the_evidence_does_not_read_is_still_read() -> Result<(), GatherError>
+    {
+        let mut raw = rich_bundle();
+        for field in ["status", "provider", "priority", "insurance", "created"] {
+            if let Some(claim) = raw["entry"][0]["resource"].as_object_mut() {
+                claim.remove(field);
+            }
+        }
+        let facts = gather_first(&raw)?;
+        assert_eq!(facts.claim.items.len(), 2);
+        assert_eq!(facts.claim.created, None);
+        Ok(())
+    }
 
     #[test]
     fn a_rich_bundle_yields_every_kind_of_fact() -> Result<(), GatherError> {

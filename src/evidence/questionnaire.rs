@@ -19,7 +19,7 @@ use super::{Answer, AnswerValue, GatherError};
 pub(super) fn gather(
     view: &BundleView<'_>,
     claim: &Site<'_>,
-    typed: &model::Claim,
+    typed: &model::ClaimParts,
 ) -> Result<Vec<Answer>, GatherError> {
     let mut sites: Vec<Site<'_>> = view
         .of_type("QuestionnaireResponse")
