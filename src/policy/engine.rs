@@ -41,24 +41,8 @@ pub struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn her2(&self) -> &Her2Assessment {
-        self.her2.get_or_init(|| {
-            let p = self.policy;
-            let sets = Her2Sets {
-                ihc: p.vs("her2_ihc"),
-                ish: p.vs("her2_ish"),
-                interpretation: p.vs("her2_interpretation"),
-                ratio: p.vs("her2_ratio"),
-                copies: p.vs("her2_copies"),
-                ihc_0: p.vs("ihc_0"),
-                ihc_1: p.vs("ihc_1"),
-                ihc_2: p.vs("ihc_2"),
-                ihc_3: p.vs("ihc_3"),
-                positive: p.vs("result_positive"),
-                negative: p.vs("result_negative"),
-                equivocal: p.vs("result_equivocal"),
-            };
-            her2::assess(self.facts, &sets)
-        })
+        self.her2
+            .get_or_init(|| her2::assess(self.facts, &Her2Sets::of(self.policy)))
     }
 
     pub fn combination(&self) -> &Combination {
@@ -101,36 +85,26 @@ impl<'a> Ctx<'a> {
                     conflict: e.conflict,
                 }
             }
-            Node::All(children) => {
-                let evals: Vec<Eval> = children.iter().map(|c| self.eval(*c)).collect();
-                let status = if evals.iter().any(|e| e.status == Status::NotMet) {
-                    Status::NotMet
-                } else if evals.iter().all(|e| e.status == Status::Met) {
-                    Status::Met
-                } else {
-                    Status::Unknown
-                };
-                Eval {
-                    status,
-                    because: Vec::new(),
-                    conflict: evals.iter().any(|e| e.conflict),
-                }
-            }
-            Node::Any(children) => {
-                let evals: Vec<Eval> = children.iter().map(|c| self.eval(*c)).collect();
-                let status = if evals.iter().any(|e| e.status == Status::Met) {
-                    Status::Met
-                } else if evals.iter().all(|e| e.status == Status::NotMet) {
-                    Status::NotMet
-                } else {
-                    Status::Unknown
-                };
-                Eval {
-                    status,
-                    because: Vec::new(),
-                    conflict: evals.iter().any(|e| e.conflict),
-                }
-            }
+            Node::All(children) => self.combine(children, Status::NotMet, Status::Met),
+            Node::Any(children) => self.combine(children, Status::Met, Status::NotMet),
+        }
+    }
+
+    /// Kleene conjunction (`decisive` not met) or disjunction (`decisive` met): one decisive
+    /// child decides, all children at `otherwise` give `otherwise`, anything else is missing.
+    fn combine(&self, children: &[usize], decisive: Status, otherwise: Status) -> Eval {
+        let evals: Vec<Eval> = children.iter().map(|c| self.eval(*c)).collect();
+        let status = if evals.iter().any(|e| e.status == decisive) {
+            decisive
+        } else if evals.iter().all(|e| e.status == otherwise) {
+            otherwise
+        } else {
+            Status::Unknown
+        };
+        Eval {
+            status,
+            because: Vec::new(),
+            conflict: evals.iter().any(|e| e.conflict),
         }
     }
 

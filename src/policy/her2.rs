@@ -45,6 +45,26 @@ pub struct Her2Sets<'a> {
     pub equivocal: &'a ValueSet,
 }
 
+impl<'a> Her2Sets<'a> {
+    /// The policy's HER2 value sets, by their conventional names (checked at load).
+    pub(crate) fn of(policy: &'a super::Policy) -> Self {
+        Self {
+            ihc: policy.vs("her2_ihc"),
+            ish: policy.vs("her2_ish"),
+            interpretation: policy.vs("her2_interpretation"),
+            ratio: policy.vs("her2_ratio"),
+            copies: policy.vs("her2_copies"),
+            ihc_0: policy.vs("ihc_0"),
+            ihc_1: policy.vs("ihc_1"),
+            ihc_2: policy.vs("ihc_2"),
+            ihc_3: policy.vs("ihc_3"),
+            positive: policy.vs("result_positive"),
+            negative: policy.vs("result_negative"),
+            equivocal: policy.vs("result_equivocal"),
+        }
+    }
+}
+
 /// One test's reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reading {
@@ -447,20 +467,7 @@ mod tests {
     fn status_of(observations: Vec<Observation>) -> Her2Status {
         let set = PolicySet::embedded();
         let p = &set.policies()[0];
-        let sets = Her2Sets {
-            ihc: p.vs("her2_ihc"),
-            ish: p.vs("her2_ish"),
-            interpretation: p.vs("her2_interpretation"),
-            ratio: p.vs("her2_ratio"),
-            copies: p.vs("her2_copies"),
-            ihc_0: p.vs("ihc_0"),
-            ihc_1: p.vs("ihc_1"),
-            ihc_2: p.vs("ihc_2"),
-            ihc_3: p.vs("ihc_3"),
-            positive: p.vs("result_positive"),
-            negative: p.vs("result_negative"),
-            equivocal: p.vs("result_equivocal"),
-        };
+        let sets = Her2Sets::of(p);
         let facts = Facts {
             observations,
             ..Facts::default()
