@@ -16,8 +16,8 @@ use crate::pas::{
 };
 use crate::policy::{Decision, PolicySet};
 use crate::store::{
-    self, ExtractError, ItemAuthorization, NewSubmission, Store, StoreError,
-    StoredSubmission, inquiry,
+    self, ExtractError, ItemAuthorization, NewSubmission, Store, StoreError, StoredSubmission,
+    inquiry,
 };
 
 /// Default system of the identifiers the adapter assigns to its responses.
@@ -156,7 +156,8 @@ impl Service {
             })
             .collect();
         let any_authorized = answers.iter().any(|a| {
-            !cancelled.contains(&a.decision.sequence) && a.decision.outcome.authorization().is_some()
+            !cancelled.contains(&a.decision.sequence)
+                && a.decision.outcome.authorization().is_some()
         });
         let prior_ref = prior
             .as_ref()
@@ -178,7 +179,7 @@ impl Service {
                 stored: None,
             });
         };
-        let authorizations = answers
+        let mut authorizations: Vec<ItemAuthorization> = answers
             .iter()
             .filter(|a| !cancelled.contains(&a.decision.sequence))
             .filter_map(|a| {
@@ -193,6 +194,9 @@ impl Service {
                 })
             })
             .collect();
+        if let Some(number) = &meta.preauth_ref {
+            authorizations.push(request_authorization(number, &authorizations));
+        }
         let item_count = request.item_sequences().len();
         let mut new = NewSubmission::new(
             request.bundle().clone(),
@@ -385,6 +389,27 @@ pub fn cancelled_items(claim: &Value) -> Vec<u32> {
         .collect()
 }
 
+/// The request-level number (`ClaimResponse.preAuthRef`) as a row of its own, under item
+/// sequence 0 (no Claim item has it), so that an inquiry by it finds the authorization:
+/// certified when any item is, over the span of the items' authorized periods.
+fn request_authorization(number: &str, items: &[ItemAuthorization]) -> ItemAuthorization {
+    let action = if items
+        .iter()
+        .any(|a| a.review_action == crate::policy::ReviewAction::Certified)
+    {
+        crate::policy::ReviewAction::Certified
+    } else {
+        crate::policy::ReviewAction::Modified
+    };
+    ItemAuthorization {
+        item_sequence: 0,
+        number: number.to_owned(),
+        review_action: action,
+        period_start: items.iter().filter_map(|a| a.period_start).min(),
+        period_end: items.iter().filter_map(|a| a.period_end).max(),
+    }
+}
+
 /// What is stored as the decision trace: per item, the answer, the policy and every
 /// criterion with its evidence, so that a reviewer can see later why it was given.
 fn decision_trace(decisions: &[Decision], cancelled: &[u32]) -> Value {
@@ -458,7 +483,10 @@ fn store_rejection(error: StoreError, request: &CheckedRequest) -> Rejection {
         StoreError::InquiryTooBroad => {
             Rejection::bad_request(Issue::error(IssueType::Required, error.to_string()))
         }
-        other => internal_store_error(other, "the request store failed; the request was not recorded"),
+        other => internal_store_error(
+            other,
+            "the request store failed; the request was not recorded",
+        ),
     }
 }
 
