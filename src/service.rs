@@ -556,6 +556,22 @@ mod tests {
     }
 
     #[test]
+    fn cancelled_items_are_read_from_certification_type_and_info_cancelled() {
+        let cert = |code: &str| {
+            json!({"url": CERTIFICATION_TYPE_URL, "valueCodeableConcept": {"coding": [
+                {"system": "https://codesystem.x12.org/005010/1322", "code": code}]}})
+        };
+        let claim = json!({"item": [
+            {"sequence": 1, "extension": [cert("I")]},
+            {"sequence": 2, "extension": [cert("3")]},
+            {"sequence": 3, "modifierExtension": [{"url": INFO_CANCELLED_URL, "valueBoolean": true}]},
+            {"sequence": 4, "modifierExtension": [{"url": INFO_CANCELLED_URL, "valueBoolean": false}]},
+        ]});
+        assert_eq!(cancelled_items(&claim), vec![2, 3]);
+        assert!(cancelled_items(&json!({})).is_empty());
+    }
+
+    #[test]
     fn unreadable_evidence_is_a_400_at_its_path() {
         let rejection = gather_rejection(evidence::GatherError {
             path: "Bundle.entry[4].resource.effectiveDateTime".into(),
