@@ -293,6 +293,26 @@ async fn submit_records_and_resubmission_replays(db: &Db) {
     assert_eq!((stats.fresh, stats.replays), (1, 1));
 }
 
+async fn concurrent_copies_are_one_record(db: &Db) {
+    let (app, store) = app(db).await;
+    let copies = (0..8).map(|i| {
+        let app = app.clone();
+        let mut body = sample();
+        body["id"] = json!(format!("copy-{i}"));
+        tokio::spawn(async move { submit(&app, &body).await })
+    });
+    let mut answers = Vec::new();
+    for copy in copies {
+        let (status, answer) = copy.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{answer:#}");
+        answers.push(answer);
+    }
+    assert!(answers.iter().all(|a| a == &answers[0]));
+    assert_eq!(versions(&store, ORIGINAL).await, 1);
+    let stats = store.stats();
+    assert_eq!((stats.fresh, stats.replays), (1, 7));
+}
+
 async fn same_claim_identifier_other_content_conflicts(db: &Db) {
     let (app, store) = app(db).await;
     assert_eq!(submit(&app, &sample()).await.0, StatusCode::OK);
@@ -415,6 +435,13 @@ async fn cancellation_ends_the_authorization(db: &Db) {
     let bundles = returned(&answer);
     assert_eq!(bundles.len(), 1, "{answer:#}");
     assert_eq!(items(&bundles[0]), items(&cancelled));
+
+    // Resending the cancellation is answered from the store, not refused as an update of a
+    // cancelled authorization.
+    let (status, again) = submit(&app, &cancellation(ORIGINAL, "TRN-2026-0004-X")).await;
+    assert_eq!(status, StatusCode::OK, "{again:#}");
+    assert_eq!(again, cancelled);
+    assert_eq!(versions(&store, ORIGINAL).await, 2);
 
     // A cancelled authorization cannot be updated.
     let (status, outcome) = submit(&app, &update(ORIGINAL, "TRN-2026-0004-U9", 1800)).await;
@@ -552,6 +579,7 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     submit_records_and_resubmission_replays,
+    concurrent_copies_are_one_record,
     same_claim_identifier_other_content_conflicts,
     update_is_a_new_version_that_inquiry_returns,
     update_of_an_unknown_claim_is_refused,

@@ -134,7 +134,10 @@ pub fn assert_response_shape(request: &Value, response: &Value) {
     assert_eq!(answered, claim_sequences(request));
     // `C` (Cancelled) answers an item the request cancels (the IG's update example).
     for (_, code) in item_actions(response) {
-        assert!(["A1", "A3", "A4", "A6", "C"].contains(&code.as_str()), "{code}");
+        assert!(
+            ["A1", "A3", "A4", "A6", "C"].contains(&code.as_str()),
+            "{code}"
+        );
     }
     assert_eq!(
         cr["processNote"].as_array().unwrap().len(),
