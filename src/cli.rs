@@ -54,6 +54,9 @@ pub enum Command {
     /// Evaluate one request Bundle offline and print the response Bundle (exit 1 when the
     /// request cannot be adjudicated; its OperationOutcome is printed instead).
     Evaluate(EvaluateArgs),
+    /// Remove stored answers past retention: whole authorizations whose authorized period (or,
+    /// without one, whose last answer) ended more than `--keep-months` ago.
+    Purge(PurgeArgs),
     /// Replay request Bundles (files or folders) and compare the answers with the expected
     /// ones kept beside them (`NAME.expected.json`); exit 1 on any difference.
     Replay(ReplayArgs),
@@ -64,6 +67,28 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "PAS_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
+
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+/// Where requests and answers are stored.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// The store: `sqlite://PATH` (created if missing) or `postgres://USER:PASS@HOST:PORT/DB`
+    /// (several instances behind one load balancer).
+    #[arg(long, env = "PAS_DB", default_value = crate::store::DEFAULT_URI)]
+    pub db: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PurgeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// Months an answer is kept after its authorized period ends (at least 6).
+    #[arg(long, env = "PAS_KEEP_MONTHS", default_value_t = crate::store::MIN_RETENTION_MONTHS)]
+    pub keep_months: u32,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -8,10 +8,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use pas_adapter::cli::{Cli, Command, EvaluateArgs, ReplayArgs, ServeArgs};
+use pas_adapter::cli::{Cli, Command, EvaluateArgs, PurgeArgs, ReplayArgs, ServeArgs};
 use pas_adapter::policy::PolicySet;
 use pas_adapter::replay::{self, Row, Summary};
 use pas_adapter::service::{Service, ServiceSettings};
+use pas_adapter::store::Store;
 use pas_adapter::{http, telemetry};
 
 /// Replays with more bundles than this show a progress bar (on a terminal).
@@ -26,6 +27,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve(service, args).await,
         Command::Evaluate(args) => evaluate(&service, args).await,
         Command::Replay(args) => replay_command(&service, args).await,
+        Command::Purge(args) => purge(args).await,
     };
     match result {
         Ok(code) => code,
@@ -37,13 +39,40 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(service: Service, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // The store comes first: a server that cannot record what it answers must not start.
+    let store = Store::connect(&args.db.db)
+        .await
+        .context("cannot open the request store")?;
+    tracing::info!(backend = ?store.backend(), "request store ready");
+    let service = service.with_store(store.clone());
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on `{}`", args.addr))?;
-    tracing::info!(addr = %listener.local_addr()?, "serving PAS");
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "serving PAS");
+    // One plain line for scripts and tests that start the server on port 0.
+    eprintln!("listening on {addr}");
     http::launch(listener, http::router(service), shutdown_signal())
         .await
         .context("server failed")?;
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn purge(args: PurgeArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::connect(&args.db.db)
+        .await
+        .context("cannot open the request store")?;
+    let today = chrono::Utc::now().date_naive();
+    let report = store
+        .purge(today, args.keep_months)
+        .await
+        .context("purge failed")?;
+    store.close().await;
+    println!(
+        "purged {} authorizations ({} stored versions) past {} months of retention",
+        report.chains, report.submissions, args.keep_months
+    );
     Ok(ExitCode::SUCCESS)
 }
 

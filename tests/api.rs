@@ -110,11 +110,12 @@ async fn every_ig_request_example_is_answered_item_by_item() {
 #[tokio::test]
 async fn items_outside_any_policy_are_pended_with_a_note() {
     // The IG examples request home care, referrals and surgery: no automated policy applies,
-    // so every item pends (decisions.md section 1), and nothing is authorized.
+    // so every item pends (decisions.md section 1), and nothing is authorized. The update
+    // example cancels its item 2 (certificationType 3): that one is answered `C` (Cancelled).
     let (_, response) = submit(&example(IG_REQUESTS[2])).await;
     let cr = &response["entry"][0]["resource"];
-    for (_, action) in common::item_actions(&response) {
-        assert_eq!(action, "A4");
+    for (sequence, action) in common::item_actions(&response) {
+        assert_eq!(action, if sequence == 2 { "C" } else { "A4" });
     }
     assert!(cr.get("preAuthRef").is_none());
     let note = cr["processNote"][0]["text"].as_str().unwrap();

@@ -39,6 +39,9 @@ pub enum IssueType {
     NotSupported,
     /// A duplicate where uniqueness is required.
     Duplicate,
+    /// The request conflicts with what the server holds (a claim identifier reused for other
+    /// content, an update of a version already replaced).
+    Conflict,
     /// The server failed.
     Exception,
     /// The server is busy.
@@ -57,6 +60,7 @@ impl IssueType {
             Self::TooLong => "too-long",
             Self::NotSupported => "not-supported",
             Self::Duplicate => "duplicate",
+            Self::Conflict => "conflict",
             Self::Exception => "exception",
             Self::Transient => "transient",
             Self::NotFound => "not-found",

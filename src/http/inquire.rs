@@ -1,5 +1,5 @@
-//! `POST /Claim/$inquire`: declared and routed; answered by the service, which says 501
-//! until the request store is wired.
+//! `POST /Claim/$inquire`: an inquiry Bundle (or a `Parameters` carrying one) in, a
+//! `Parameters` of inquiry response Bundles out, answered by the service from its store.
 
 use std::sync::Arc;
 

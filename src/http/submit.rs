@@ -22,9 +22,14 @@ pub async fn submit(
         .iter()
         .map(|d| d.review_action().code())
         .collect();
-    for action in &actions {
-        metrics::counter!(REVIEW_ACTIONS, "action" => *action).increment(1);
+    let replay = submission.stored.as_ref().is_some_and(|s| s.replay);
+    if !replay {
+        // A resubmission answered from the store issues nothing new: not counted again.
+        for action in &actions {
+            metrics::counter!(REVIEW_ACTIONS, "action" => *action).increment(1);
+        }
     }
-    tracing::info!(items = actions.len(), actions = ?actions, "request adjudicated");
+    let version = submission.stored.as_ref().map(|s| s.version);
+    tracing::info!(items = actions.len(), actions = ?actions, replay, version, "request adjudicated");
     Ok(fhir_json(StatusCode::OK, &submission.response))
 }

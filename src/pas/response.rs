@@ -53,9 +53,25 @@ pub struct ResponseMeta {
     pub preauth_ref: Option<String>,
 }
 
+/// X12 306 `C`: the review action of an item the submitter cancelled (HCR01 "Cancelled").
+pub const CANCELLED_CODE: &str = "C";
+const CANCELLED_DISPLAY: &str = "Cancelled";
+
 /// Builds the response Bundle.
 pub fn build(request: &CheckedRequest, answers: &[ItemAnswer], meta: &ResponseMeta) -> Value {
-    let claim_response = claim_response(request, answers, meta);
+    build_with_cancelled(request, answers, meta, &[])
+}
+
+/// Builds the response Bundle of a request some of whose items the submitter cancels
+/// (`certificationType` 3 or `infoCancelled`): those items are answered with review action
+/// `C` (Cancelled) and the number of the authorization they cancel, and authorize nothing.
+pub fn build_with_cancelled(
+    request: &CheckedRequest,
+    answers: &[ItemAnswer],
+    meta: &ResponseMeta,
+    cancelled: &[u32],
+) -> Value {
+    let claim_response = claim_response(request, answers, meta, cancelled);
     let mut entries = vec![json!({
         "fullUrl": format!("urn:uuid:{}", meta.id),
         "resource": claim_response,
@@ -128,7 +144,12 @@ fn referenced_entries(request: &CheckedRequest) -> Vec<Value> {
     entries
 }
 
-fn claim_response(request: &CheckedRequest, answers: &[ItemAnswer], meta: &ResponseMeta) -> Value {
+fn claim_response(
+    request: &CheckedRequest,
+    answers: &[ItemAnswer],
+    meta: &ResponseMeta,
+    cancelled: &[u32],
+) -> Value {
     let claim = request.claim();
     let mut identifiers = vec![json!({
         "system": meta.identifier_system,
@@ -150,7 +171,7 @@ fn claim_response(request: &CheckedRequest, answers: &[ItemAnswer], meta: &Respo
     cr.insert("resourceType".into(), json!("ClaimResponse"));
     cr.insert("id".into(), json!(meta.id));
     cr.insert("meta".into(), json!({"profile": [PROFILE_CLAIM_RESPONSE]}));
-    cr.insert("text".into(), narrative(answers));
+    cr.insert("text".into(), narrative(answers, cancelled));
     cr.insert("identifier".into(), Value::Array(identifiers));
     cr.insert("status".into(), json!("active"));
     cr.insert("type".into(), claim["type"].clone());
@@ -169,7 +190,15 @@ fn claim_response(request: &CheckedRequest, answers: &[ItemAnswer], meta: &Respo
     let items: Vec<Value> = answers
         .iter()
         .enumerate()
-        .map(|(i, answer)| item(claim, answer, note_number(i), meta))
+        .map(|(i, answer)| {
+            item(
+                claim,
+                answer,
+                note_number(i),
+                meta,
+                cancelled.contains(&answer.decision.sequence),
+            )
+        })
         .collect();
     cr.insert("item".into(), Value::Array(items));
     let notes: Vec<Value> = answers
@@ -179,7 +208,11 @@ fn claim_response(request: &CheckedRequest, answers: &[ItemAnswer], meta: &Respo
             json!({
                 "number": note_number(i),
                 "type": "display",
-                "text": note_text(answer),
+                "text": if cancelled.contains(&answer.decision.sequence) {
+                    cancelled_note(answer)
+                } else {
+                    note_text(answer)
+                },
             })
         })
         .collect();
@@ -190,21 +223,19 @@ fn claim_response(request: &CheckedRequest, answers: &[ItemAnswer], meta: &Respo
 /// A short generated narrative (dom-6): each item's review action and number. It names no
 /// patient data and no free text from the request, so nothing in it needs escaping beyond
 /// what [`escape`] covers.
-fn narrative(answers: &[ItemAnswer]) -> Value {
+fn narrative(answers: &[ItemAnswer], cancelled: &[u32]) -> Value {
     let rows: String = answers
         .iter()
         .map(|answer| {
-            let action = answer.decision.review_action();
+            let (display, code) = action_of(answer, cancelled);
             let number = answer
                 .authorization_number
                 .as_deref()
                 .map(|n| format!(", authorization {}", escape(n)))
                 .unwrap_or_default();
             format!(
-                "<li>Item {}: {} ({}){number}</li>",
+                "<li>Item {}: {display} ({code}){number}</li>",
                 answer.decision.sequence,
-                action.display(),
-                action.code()
             )
         })
         .collect();
@@ -270,11 +301,46 @@ fn claim_item(claim: &Value, sequence: u32) -> Option<&Value> {
         .find(|item| item.get("sequence").and_then(Value::as_u64) == Some(u64::from(sequence)))
 }
 
-fn item(claim: &Value, answer: &ItemAnswer, note: u64, meta: &ResponseMeta) -> Value {
+/// The review action shown for an item: `C` when cancelled, else the engine's.
+fn action_of(answer: &ItemAnswer, cancelled: &[u32]) -> (&'static str, &'static str) {
+    if cancelled.contains(&answer.decision.sequence) {
+        (CANCELLED_DISPLAY, CANCELLED_CODE)
+    } else {
+        let action = answer.decision.review_action();
+        (action.display(), action.code())
+    }
+}
+
+/// The explanation of a cancelled item: what was cancelled, and nothing the engine said
+/// about it (the submitter withdrew the request; there is no decision to explain).
+fn cancelled_note(answer: &ItemAnswer) -> String {
+    let number = answer
+        .authorization_number
+        .as_deref()
+        .map(|n| format!("; authorization {n} is cancelled"))
+        .unwrap_or_default();
+    format!(
+        "Item {}, {CANCELLED_DISPLAY} ({CANCELLED_CODE}): cancelled by the submitter{number}.",
+        answer.decision.sequence
+    )
+}
+
+fn item(
+    claim: &Value,
+    answer: &ItemAnswer,
+    note: u64,
+    meta: &ResponseMeta,
+    cancelled: bool,
+) -> Value {
     let decision = &answer.decision;
-    let action = decision.review_action();
+    let (display, code) = if cancelled {
+        (CANCELLED_DISPLAY, CANCELLED_CODE)
+    } else {
+        let action = decision.review_action();
+        (action.display(), action.code())
+    };
     let mut extensions = Vec::new();
-    if let Some(authorization) = decision.outcome.authorization() {
+    if let Some(authorization) = decision.outcome.authorization().filter(|_| !cancelled) {
         extensions.push(json!({
             "url": format!("{PAS}/extension-itemPreAuthIssueDate"),
             "valueDate": meta.created.date_naive().to_string(),
@@ -296,8 +362,8 @@ fn item(claim: &Value, answer: &ItemAnswer, note: u64, meta: &ResponseMeta) -> V
         "url": format!("{PAS}/extension-reviewActionCode"),
         "valueCodeableConcept": {"coding": [{
             "system": crate::policy::ReviewAction::SYSTEM,
-            "code": action.code(),
-            "display": action.display(),
+            "code": code,
+            "display": display,
         }]},
     }));
     let mut item = Map::new();

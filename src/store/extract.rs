@@ -54,6 +54,33 @@ pub fn focal_claim<'v, 'a>(view: &'v BundleView<'a>) -> Option<&'v Entry<'a>> {
         .or_else(|| view.of_type("Claim").next())
 }
 
+/// The keys a Bundle names its Claim by, any of which may be missing (an inquiry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookupKeys {
+    /// The FHIRPath of the Claim entry, for errors.
+    pub claim_path: String,
+    pub claim_identifier: Option<String>,
+    pub patient_member_id: Option<String>,
+    pub provider_id: Option<String>,
+    pub insurer_id: Option<String>,
+}
+
+/// Reads what a Bundle's Claim is found under; fails only when there is no Claim.
+pub fn lookup_keys(bundle: &Value) -> Result<LookupKeys, ExtractError> {
+    let view = BundleView::new(bundle);
+    let claim = focal_claim(&view).ok_or_else(|| ExtractError {
+        path: "Bundle.entry".to_owned(),
+        message: "the Bundle holds no Claim".to_owned(),
+    })?;
+    Ok(LookupKeys {
+        claim_path: claim.path(),
+        claim_identifier: claim_identifier(claim),
+        patient_member_id: member_id(&view, claim),
+        provider_id: provider_id(&view, claim),
+        insurer_id: insurer_id(&view, claim),
+    })
+}
+
 /// Reads the store keys of a `$submit` request Bundle.
 pub fn request_keys(bundle: &Value) -> Result<RequestKeys, ExtractError> {
     let view = BundleView::new(bundle);

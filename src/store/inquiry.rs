@@ -11,7 +11,7 @@ use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use super::StoredSubmission;
-use super::extract::{ExtractError, focal_claim, request_keys};
+use super::extract::{ExtractError, focal_claim, lookup_keys};
 use crate::fhir::bundle::BundleView;
 
 /// The output parameter of `$inquire` (OperationDefinition Claim-inquiry: `return`, 0..*).
@@ -35,6 +35,15 @@ pub struct InquiryKeys {
 }
 
 impl InquiryKeys {
+    /// Whether the inquiry names too little to be answered (see [`super::Store::inquire`]).
+    pub fn is_too_broad(&self) -> bool {
+        self.claim_identifier.is_none()
+            && self.authorization_number.is_none()
+            && (self.patient_member_id.is_none()
+                || self.provider.is_none()
+                || self.insurer.is_none())
+    }
+
     /// Whether a chain (all versions, oldest first) answers this inquiry: every key present
     /// matches; claim identifier and authorization number may be those of any version,
     /// member id, provider and insurer are the latest version's.
@@ -101,8 +110,13 @@ pub fn request_bundle(body: &Value) -> Result<&Value, ExtractError> {
 }
 
 /// Reads the keys of an inquiry Bundle (see [`request_bundle`] for a `Parameters` body).
+///
+/// With an authorization number, the inquiry Claim's own identifier is not compared: the
+/// number names the authorization, and the identifier may be the inquiry's own trace
+/// number. A Claim without identifier (the profile requires one, but it is tolerated) is
+/// matched on its other keys. No key at all is [`ExtractError`] at the Claim.
 pub fn parse(bundle: &Value) -> Result<InquiryKeys, ExtractError> {
-    let keys = request_keys(bundle)?;
+    let keys = lookup_keys(bundle)?;
     let view = BundleView::new(bundle);
     let authorization_number = focal_claim(&view).and_then(|claim| {
         claim
@@ -122,13 +136,25 @@ pub fn parse(bundle: &Value) -> Result<InquiryKeys, ExtractError> {
             .find(|n| !n.is_empty())
             .map(str::to_owned)
     });
-    Ok(InquiryKeys {
-        claim_identifier: Some(keys.claim_identifier),
+    let inquiry = InquiryKeys {
+        claim_identifier: keys
+            .claim_identifier
+            .filter(|_| authorization_number.is_none()),
         patient_member_id: keys.patient_member_id,
         provider: keys.provider_id,
         insurer: keys.insurer_id,
         authorization_number,
-    })
+    };
+    if inquiry.is_too_broad() {
+        return Err(ExtractError {
+            path: keys.claim_path,
+            message: "an inquiry needs the claim identifier, an authorization number \
+                      (`insurance.preAuthRef`), or the member id with the provider and the \
+                      insurer"
+                .to_owned(),
+        });
+    }
+    Ok(inquiry)
 }
 
 /// The `$inquire` answer: a `Parameters` with one `return` inquiry response Bundle per match
@@ -235,7 +261,20 @@ mod tests {
                 .and_then(|k| k.authorization_number.as_deref()),
             Some("PA-123")
         );
-        assert_eq!(keys.and_then(|k| k.claim_identifier), Some("Q1".to_owned()));
+        // The number names the authorization; the inquiry's own identifier is not compared.
+        assert_eq!(keys.and_then(|k| k.claim_identifier), None);
+    }
+
+    #[test]
+    fn an_inquiry_naming_nothing_is_located_at_its_claim() {
+        let bundle = json!({"resourceType": "Bundle", "entry": [
+            {"fullUrl": "urn:uuid:x", "resource": {"resourceType": "Patient"}},
+            {"fullUrl": "urn:uuid:c", "resource": {"resourceType": "Claim"}}]});
+        let err = parse(&bundle).err();
+        assert_eq!(
+            err.map(|e| e.path),
+            Some("Bundle.entry[1].resource".to_owned())
+        );
     }
 
     #[test]

@@ -132,8 +132,12 @@ pub fn assert_response_shape(request: &Value, response: &Value) {
     // One answer per Claim item, in Claim order.
     let answered: Vec<u64> = item_actions(response).into_iter().map(|(s, _)| s).collect();
     assert_eq!(answered, claim_sequences(request));
+    // `C` (Cancelled) answers an item the request cancels (the IG's update example).
     for (_, code) in item_actions(response) {
-        assert!(["A1", "A3", "A4", "A6"].contains(&code.as_str()), "{code}");
+        assert!(
+            ["A1", "A3", "A4", "A6", "C"].contains(&code.as_str()),
+            "{code}"
+        );
     }
     assert_eq!(
         cr["processNote"].as_array().unwrap().len(),
