@@ -195,16 +195,20 @@ fn to_chrono(d: fhir_sdk::time::Date) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(d.year(), u32::from(u8::from(d.month())), u32::from(d.day()))
 }
 
-/// The PAS IG example directory (shared beside the repository), for tests.
+/// The PAS IG example directory, for tests: `$PAS_SHARED_DIR/pas/examples` (as
+/// `scripts/test` sets it), else the shared folder beside the repository.
 #[cfg(test)]
 pub(crate) fn ig_examples() -> Option<std::fs::ReadDir> {
     let manifest = env!("CARGO_MANIFEST_DIR");
-    [
-        format!("{manifest}/../shared/pas/examples"),
-        format!("{manifest}/../../shared/pas/examples"),
-    ]
-    .iter()
-    .find_map(|dir| std::fs::read_dir(dir).ok())
+    std::env::var("PAS_SHARED_DIR")
+        .ok()
+        .map(|dir| format!("{dir}/pas/examples"))
+        .into_iter()
+        .chain([
+            format!("{manifest}/../shared/pas/examples"),
+            format!("{manifest}/../../shared/pas/examples"),
+        ])
+        .find_map(|dir| std::fs::read_dir(dir).ok())
 }
 
 #[cfg(test)]
