@@ -155,21 +155,17 @@ impl Service {
                 }
             })
             .collect();
-        let any_authorized = answers.iter().any(|a| {
-            !cancelled.contains(&a.decision.sequence)
-                && a.decision.outcome.authorization().is_some()
-        });
-        let prior_ref = prior
-            .as_ref()
-            .and_then(|p| p.response.pointer("/entry/0/resource/preAuthRef"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        // `preAuthRef` carries the authorization number (decisions.md section 2): the number of
+        // the first item this answer authorizes, so a one-item request shows one number.
         let meta = ResponseMeta {
             id: uuid::Uuid::new_v4().to_string(),
             created: Utc::now(),
             identifier_system: self.settings.identifier_system.clone(),
-            preauth_ref: any_authorized
-                .then(|| prior_ref.unwrap_or_else(|| identity.request_number())),
+            preauth_ref: answers
+                .iter()
+                .filter(|a| !cancelled.contains(&a.decision.sequence))
+                .filter(|a| a.decision.outcome.authorization().is_some())
+                .find_map(|a| a.authorization_number.clone()),
         };
         let response = pas::response::build_with_cancelled(&request, &answers, &meta, &cancelled);
         let Some(store) = &self.store else {
@@ -179,7 +175,7 @@ impl Service {
                 stored: None,
             });
         };
-        let mut authorizations: Vec<ItemAuthorization> = answers
+        let authorizations: Vec<ItemAuthorization> = answers
             .iter()
             .filter(|a| !cancelled.contains(&a.decision.sequence))
             .filter_map(|a| {
@@ -194,9 +190,6 @@ impl Service {
                 })
             })
             .collect();
-        if let Some(number) = &meta.preauth_ref {
-            authorizations.push(request_authorization(number, &authorizations));
-        }
         let item_count = request.item_sequences().len();
         let mut new = NewSubmission::new(
             request.bundle().clone(),
@@ -387,27 +380,6 @@ pub fn cancelled_items(claim: &Value) -> Vec<u32> {
         .filter_map(|item| item.get("sequence").and_then(Value::as_u64))
         .filter_map(|s| u32::try_from(s).ok())
         .collect()
-}
-
-/// The request-level number (`ClaimResponse.preAuthRef`) as a row of its own, under item
-/// sequence 0 (no Claim item has it), so that an inquiry by it finds the authorization:
-/// certified when any item is, over the span of the items' authorized periods.
-fn request_authorization(number: &str, items: &[ItemAuthorization]) -> ItemAuthorization {
-    let action = if items
-        .iter()
-        .any(|a| a.review_action == crate::policy::ReviewAction::Certified)
-    {
-        crate::policy::ReviewAction::Certified
-    } else {
-        crate::policy::ReviewAction::Modified
-    };
-    ItemAuthorization {
-        item_sequence: 0,
-        number: number.to_owned(),
-        review_action: action,
-        period_start: items.iter().filter_map(|a| a.period_start).min(),
-        period_end: items.iter().filter_map(|a| a.period_end).max(),
-    }
 }
 
 /// What is stored as the decision trace: per item, the answer, the policy and every

@@ -261,14 +261,14 @@ async fn submit_records_and_resubmission_replays(db: &Db) {
     assert_eq!(stored.version, 1);
     assert_eq!(stored.response, first);
     assert_eq!(stored.request, sample());
-    // The request-level number (sequence 0) and the item's.
+    // One authorization, the item's; `preAuthRef` carries the same number.
     let numbers: Vec<(u32, &str)> = stored
         .authorizations
         .iter()
         .map(|a| (a.item_sequence, a.number.as_str()))
         .collect();
-    let request_number = claim_response(&first)["preAuthRef"].as_str().unwrap();
-    assert_eq!(numbers, vec![(0, request_number), (1, number.as_str())]);
+    assert_eq!(numbers, vec![(1, number.as_str())]);
+    assert_eq!(claim_response(&first)["preAuthRef"], json!(number));
     assert_eq!(stored.patient_member_id.as_deref(), Some("MMA0553204"));
     assert!(
         stored.policy_revision.starts_with("MP-RX-FP-48-23@"),
@@ -458,10 +458,11 @@ async fn inquiry_by_each_key(db: &Db) {
     let (app, _store) = app(db).await;
     let (_, original) = submit(&app, &sample()).await;
     let number = items(&original)[0].2.clone().unwrap();
-    let request_number = claim_response(&original)["preAuthRef"]
+    let pre_auth_ref = claim_response(&original)["preAuthRef"]
         .as_str()
         .unwrap()
         .to_owned();
+    assert_eq!(pre_auth_ref, number);
 
     let by_claim = inquiry(Some(ORIGINAL), None);
     // No Claim identifier: member id (Coverage.subscriberId), provider NPI and insurer.
@@ -469,12 +470,12 @@ async fn inquiry_by_each_key(db: &Db) {
     let by_item_number = inquiry(None, Some(&number));
     // With a number, the inquiry Claim's own identifier (here its own trace number) is not
     // compared: the number names the authorization.
-    let by_request_number = inquiry(Some("inquiry-trace-7"), Some(&request_number));
+    let by_pre_auth_ref = inquiry(Some("inquiry-trace-7"), Some(&pre_auth_ref));
     for (name, body) in [
         ("claim identifier", &by_claim),
         ("member, provider and insurer", &by_member),
         ("item authorization number", &by_item_number),
-        ("request authorization number", &by_request_number),
+        ("preAuthRef with another trace number", &by_pre_auth_ref),
     ] {
         let (status, answer) = inquire(&app, body).await;
         assert_eq!(status, StatusCode::OK, "{name}: {answer:#}");

@@ -286,6 +286,26 @@ fn check_sample(stem: &str) -> Result<Vec<String>, String> {
             response["outcome"]
         ));
     }
+    // decisions.md section 2: the authorization number is on the item and in `preAuthRef`.
+    let first_number = expected
+        .iter()
+        .filter(|w| w.action == "A1" || w.action == "A6")
+        .find_map(|w| {
+            response
+                .get("item")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|i| i.get("itemSequence").and_then(Value::as_u64) == Some(w.sequence))
+                .and_then(review_action)
+                .and_then(|(_, number)| number)
+        });
+    let pre_auth_ref = response.get("preAuthRef").and_then(Value::as_str);
+    if pre_auth_ref != first_number.as_deref() {
+        problems.push(format!(
+            "{stem}: ClaimResponse.preAuthRef is {pre_auth_ref:?}, expected the authorization number {first_number:?}"
+        ));
+    }
     for want in &expected {
         let seq = want.sequence;
         let item = response

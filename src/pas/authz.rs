@@ -50,11 +50,6 @@ impl RequestIdentity {
         Self(format!("claim-entry|{}", request.claim_full_url()))
     }
 
-    /// The request-level number (`ClaimResponse.preAuthRef`).
-    pub fn request_number(&self) -> String {
-        format_number(fnv1a64(self.0.as_bytes()))
-    }
-
     /// The number of one certified item (`reviewAction.number`).
     pub fn item_number(&self, sequence: u32) -> String {
         format_number(fnv1a64(format!("{}#item={sequence}", self.0).as_bytes()))
@@ -90,7 +85,6 @@ mod tests {
         let one = id.item_number(1);
         assert_eq!(one, id.item_number(1));
         assert_ne!(one, id.item_number(2));
-        assert_ne!(one, id.request_number());
         assert_eq!(one.len(), 15);
         assert!(one.starts_with("PA-"));
         assert!(

@@ -48,8 +48,8 @@ pub struct ResponseMeta {
     pub created: DateTime<Utc>,
     /// System of the identifiers this adapter assigns (response Bundle and ClaimResponse).
     pub identifier_system: String,
-    /// `ClaimResponse.preAuthRef`: the request-level authorization number, when any item is
-    /// certified or modified.
+    /// `ClaimResponse.preAuthRef`: the authorization number (of the first certified or
+    /// modified item), when any item is authorized.
     pub preauth_ref: Option<String>,
 }
 

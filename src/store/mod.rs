@@ -176,8 +176,7 @@ impl Status {
 /// review action and, for A1/A6, the authorized period (inclusive).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemAuthorization {
-    /// `Claim.item.sequence`; 0 for the request-level number (`ClaimResponse.preAuthRef`),
-    /// which no item has, so that an inquiry by that number finds the authorization too.
+    /// `Claim.item.sequence` of the authorized item.
     pub item_sequence: u32,
     pub number: String,
     pub review_action: ReviewAction,
