@@ -43,6 +43,8 @@ pub enum IssueType {
     Exception,
     /// The server is busy.
     Transient,
+    /// The request took longer than the server allows.
+    Timeout,
     /// The request was not found (inquiry).
     NotFound,
 }
@@ -58,6 +60,7 @@ impl IssueType {
             Self::NotSupported => "not-supported",
             Self::Duplicate => "duplicate",
             Self::Exception => "exception",
+            Self::Timeout => "timeout",
             Self::Transient => "transient",
             Self::NotFound => "not-found",
         }
