@@ -126,10 +126,10 @@ async fn track(request: Request, next: Next) -> impl IntoResponse {
         .map(|a| a.0.as_str())
         .unwrap_or("-");
     tracing::info!(
-        route,
+        route = %route,
         status,
-        actions,
-        latency_ms = elapsed * 1000.0,
+        actions = %actions,
+        latency_ms = (elapsed * 1e6).round() / 1e3,
         "answered"
     );
     response

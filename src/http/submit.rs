@@ -8,7 +8,7 @@ use axum::response::Response;
 
 use super::error::{ApiError, fhir_json};
 use super::extract::FhirBody;
-use super::router::AppState;
+use super::router::{AppState, ReviewActions};
 use crate::telemetry::REVIEW_ACTIONS;
 
 #[tracing::instrument(skip_all, name = "submit")]
@@ -25,6 +25,9 @@ pub async fn submit(
     for action in &actions {
         metrics::counter!(REVIEW_ACTIONS, "action" => *action).increment(1);
     }
-    tracing::info!(items = actions.len(), actions = ?actions, "request adjudicated");
-    Ok(fhir_json(StatusCode::OK, &submission.response))
+    let mut response = fhir_json(StatusCode::OK, &submission.response);
+    response
+        .extensions_mut()
+        .insert(ReviewActions(actions.join(",")));
+    Ok(response)
 }
