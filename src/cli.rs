@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -14,8 +15,9 @@ pub struct Cli {
     #[arg(long, env = "PAS_LOG", default_value = "info", global = true)]
     pub log: String,
 
-    /// Log line format.
-    #[arg(long, env = "PAS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    /// Log line format: `human` (one readable line per event) or `json` (one JSON object per
+    /// line, for log shippers).
+    #[arg(long, env = "PAS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
     pub log_format: LogFormat,
 
     #[command(flatten)]
@@ -27,7 +29,8 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
-    Text,
+    #[value(alias = "text")]
+    Human,
     Json,
 }
 
@@ -41,6 +44,10 @@ pub struct ServiceArgs {
     /// Deepest JSON nesting accepted in a request.
     #[arg(long, env = "PAS_MAX_DEPTH", default_value_t = 64, global = true)]
     pub max_depth: usize,
+
+    /// Most `Bundle.entry` accepted in a request (413 above).
+    #[arg(long, env = "PAS_MAX_ENTRIES", default_value_t = 1000, global = true)]
+    pub max_entries: usize,
 
     /// System of the identifiers the adapter assigns to its responses.
     #[arg(long, env = "PAS_IDENTIFIER_SYSTEM", default_value = crate::service::DEFAULT_IDENTIFIER_SYSTEM, global = true)]
@@ -70,6 +77,23 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub db: DbArgs,
+
+    /// Longest a request may take, body upload included, in seconds (503 `timeout` after).
+    #[arg(long, env = "PAS_REQUEST_TIMEOUT", value_name = "SECONDS", default_value = "30", value_parser = seconds)]
+    pub request_timeout: Duration,
+
+    /// Longest a client may take to send a request's headers, in seconds (the connection is
+    /// closed after); also how long an idle keep-alive connection is kept.
+    #[arg(long, env = "PAS_HEADER_READ_TIMEOUT", value_name = "SECONDS", default_value = "10", value_parser = seconds)]
+    pub header_read_timeout: Duration,
+
+    /// Most requests processed at once; more are answered 503 `transient` with `Retry-After`.
+    #[arg(long, env = "PAS_MAX_IN_FLIGHT", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+
+    /// `Retry-After` sent with a 503, in whole seconds.
+    #[arg(long, env = "PAS_RETRY_AFTER", value_name = "SECONDS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub retry_after: u64,
 }
 
 /// Where requests and answers are stored.
@@ -89,6 +113,17 @@ pub struct PurgeArgs {
     /// Months an answer is kept after its authorized period ends (at least 6).
     #[arg(long, env = "PAS_KEEP_MONTHS", default_value_t = crate::store::MIN_RETENTION_MONTHS)]
     pub keep_months: u32,
+}
+
+/// A positive number of seconds, fractions allowed (`0.5`).
+fn seconds(text: &str) -> Result<Duration, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    match Duration::try_from_secs_f64(value) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        _ => Err(format!("`{text}` is not a positive number of seconds")),
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -119,5 +154,33 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn seconds_take_fractions_and_refuse_zero_and_garbage() {
+        assert_eq!(seconds("0.25"), Ok(Duration::from_millis(250)));
+        assert_eq!(seconds("30"), Ok(Duration::from_secs(30)));
+        assert!(seconds("0").is_err());
+        assert!(seconds("-1").is_err());
+        assert!(seconds("soon").is_err());
+    }
+
+    #[test]
+    fn server_limits_default_as_documented() {
+        let cli = Cli::try_parse_from(["pas-adapter", "serve"]);
+        let Ok(Cli {
+            command: Command::Serve(args),
+            service,
+            log_format,
+            ..
+        }) = cli
+        else {
+            panic!("`serve` does not parse: {cli:?}");
+        };
+        assert_eq!(args.request_timeout, Duration::from_secs(30));
+        assert_eq!(args.header_read_timeout, Duration::from_secs(10));
+        assert_eq!((args.max_in_flight, args.retry_after), (128, 1));
+        assert_eq!(service.max_entries, 1000);
+        assert_eq!(log_format, LogFormat::Human);
     }
 }

@@ -49,12 +49,19 @@ async fn serve(service: Service, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on `{}`", args.addr))?;
     let addr = listener.local_addr()?;
+    let limits = http::ServerLimits::from(&args);
+    let shutdown = shutdown_signal();
     tracing::info!(%addr, "serving PAS");
     // One plain line for scripts and tests that start the server on port 0.
     eprintln!("listening on {addr}");
-    http::launch(listener, http::router(service), shutdown_signal())
-        .await
-        .context("server failed")?;
+    http::serve(
+        listener,
+        http::router_with(service, &limits),
+        &limits,
+        shutdown,
+    )
+    .await
+    .context("server failed")?;
     store.close().await;
     Ok(ExitCode::SUCCESS)
 }
@@ -76,28 +83,49 @@ async fn purge(args: PurgeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Resolves on SIGTERM or Ctrl-C (SIGINT). The handlers are installed when this is called,
+/// not when the future is first polled: a signal that arrives once the server is listening
+/// must start a drain, never kill the process by the default action.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let (mut terminate, mut interrupt) = signals;
+            let terminate = async {
+                match terminate.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let interrupt = async {
+                match interrupt.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = terminate => {},
+                () = interrupt => {},
+            }
+        }
+        #[cfg(not(unix))]
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }
 
 async fn evaluate(service: &Service, args: EvaluateArgs) -> anyhow::Result<ExitCode> {

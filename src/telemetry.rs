@@ -19,17 +19,34 @@ pub const LATENCY: &str = "pas_http_request_duration_seconds";
 /// Item answers by X12 306 review action.
 pub const REVIEW_ACTIONS: &str = "pas_review_actions_total";
 
-/// Installs the global tracing subscriber; a second call is a no-op.
+/// Installs the global tracing subscriber and the panic hook; a second call is a no-op.
 pub fn init_tracing(filter: &str, format: LogFormat) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+    let installed = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+    if installed.is_ok() {
+        install_panic_hook();
+    }
+}
+
+/// Replaces the default panic hook, which prints the panic message to stderr: a message can
+/// quote a value from the request (`unwrap` on a parse error of a patient's field). The hook
+/// logs where the panic happened, in the current request's span, and not the message; the
+/// server answers the request 500 and keeps serving.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_else(|| "unknown".to_owned());
+        tracing::error!(%location, "panicked (message withheld: it may quote request data)");
+    }));
 }
 
 /// The process-wide Prometheus recorder's handle, installed on first use (tests build many

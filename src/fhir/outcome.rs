@@ -46,6 +46,8 @@ pub enum IssueType {
     Exception,
     /// The server is busy.
     Transient,
+    /// The request took longer than the server allows.
+    Timeout,
     /// The request was not found (inquiry).
     NotFound,
 }
@@ -62,6 +64,7 @@ impl IssueType {
             Self::Duplicate => "duplicate",
             Self::Conflict => "conflict",
             Self::Exception => "exception",
+            Self::Timeout => "timeout",
             Self::Transient => "transient",
             Self::NotFound => "not-found",
         }

@@ -39,7 +39,9 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(status = status.as_u16(), "request failed on our side");
         } else {
-            tracing::info!(
+            // The request's log line (router) has the status; the diagnostics may quote the
+            // request, so they go to the sender only.
+            tracing::debug!(
                 status = status.as_u16(),
                 issues = issues.len(),
                 "request rejected"

@@ -1,5 +1,5 @@
 //! The HTTP shell over [`Service`](crate::service::Service): routes, the FHIR JSON body
-//! extractor, errors as OperationOutcome, and [`launch`].
+//! extractor, errors as OperationOutcome, the server's limits, and [`serve`].
 
 mod error;
 mod extract;
@@ -8,8 +8,10 @@ mod inquire;
 mod metadata;
 mod questionnaire;
 mod router;
+mod server;
 mod submit;
 
 pub use error::{ApiError, fhir_json};
 pub use extract::FhirBody;
-pub use router::{AppState, launch, router};
+pub use router::{AppState, ReviewActions, router, router_with};
+pub use server::{ServerLimits, launch, serve};

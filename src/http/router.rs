@@ -1,6 +1,5 @@
-//! Every route in one place, the middleware around them, and [`launch`].
+//! Every route in one place and the middleware around them.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,12 +10,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use super::error::{ApiError, fhir_json};
+use super::server::ServerLimits;
 use super::{health, inquire, metadata, questionnaire, submit};
 use crate::fhir::{Issue, IssueType, operation_outcome};
 use crate::service::Service;
@@ -31,8 +30,20 @@ pub struct AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The application: PAS operations, metadata, health and metrics.
+/// The review actions of an answered `$submit` (e.g. `A1,A4`), handed by the handler to the
+/// request's log line through the response extensions.
+#[derive(Debug, Clone)]
+pub struct ReviewActions(pub String);
+
+/// The application with the default [`ServerLimits`].
 pub fn router(service: Service) -> Router {
+    router_with(service, &ServerLimits::default())
+}
+
+/// The application: PAS operations, metadata, health and metrics, with the request timeout
+/// and the cap on requests in flight of `limits` on every route but health and metrics (a
+/// busy server is still alive, and still measurable).
+pub fn router_with(service: Service, limits: &ServerLimits) -> Router {
     // The body extractor answers 413 above this; the service checks the same limit again for
     // bodies that reach it another way (CLI, tests).
     let body_limit = service.settings().limits.max_body_bytes;
@@ -40,11 +51,15 @@ pub fn router(service: Service) -> Router {
         service,
         metrics: crate::telemetry::metrics_handle(),
     });
+    let operations = limits.apply(
+        Router::new()
+            .route("/Claim/$submit", post(submit::submit))
+            .route("/Claim/$inquire", post(inquire::inquire))
+            .route("/metadata", get(metadata::metadata))
+            .route("/Questionnaire/{id}", get(questionnaire::read)),
+    );
     Router::new()
-        .route("/Claim/$submit", post(submit::submit))
-        .route("/Claim/$inquire", post(inquire::inquire))
-        .route("/metadata", get(metadata::metadata))
-        .route("/Questionnaire/{id}", get(questionnaire::read))
+        .merge(operations)
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .fallback(not_found)
@@ -53,7 +68,7 @@ pub fn router(service: Service) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(track))
         .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("handler panicked");
+            // The panic hook (telemetry) has logged where; the payload may quote the request.
             fhir_json(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &operation_outcome(&[Issue::error(IssueType::Exception, "internal error")]),
@@ -61,13 +76,14 @@ pub fn router(service: Service) -> Router {
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
+            // The raw path is left out: outside the routes it could carry anything.
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 let id = request
                     .headers()
                     .get(&REQUEST_ID)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
-                tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %id)
+                tracing::info_span!("http", method = %request.method(), request_id = %id)
             }),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -87,7 +103,9 @@ async fn method_not_allowed() -> Response {
     )
 }
 
-/// Counts requests and records latency by route (the route pattern, never the raw path).
+/// Counts requests, records latency by route (the route pattern, never the raw path), and
+/// writes the request's one log line: route, status, review actions, latency (the span adds
+/// the method and request id). Nothing from the request body is logged.
 async fn track(request: Request, next: Next) -> impl IntoResponse {
     let route = request
         .extensions()
@@ -98,25 +116,21 @@ async fn track(request: Request, next: Next) -> impl IntoResponse {
     let start = Instant::now();
     let response = next.run(request).await;
     let elapsed = start.elapsed().as_secs_f64();
-    let status = response.status().as_u16().to_string();
-    metrics::counter!(REQUESTS, "route" => route.clone(), "method" => method, "status" => status)
+    let status = response.status().as_u16();
+    metrics::counter!(REQUESTS, "route" => route.clone(), "method" => method, "status" => status.to_string())
         .increment(1);
     metrics::histogram!(LATENCY, "route" => route.clone()).record(elapsed);
+    let actions = response
+        .extensions()
+        .get::<ReviewActions>()
+        .map(|a| a.0.as_str())
+        .unwrap_or("-");
     tracing::info!(
-        route,
-        status = response.status().as_u16(),
-        latency_ms = elapsed * 1000.0,
+        route = %route,
+        status,
+        actions = %actions,
+        latency_ms = (elapsed * 1e6).round() / 1e3,
         "answered"
     );
     response
-}
-
-/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
-pub async fn launch<F>(listener: TcpListener, app: Router, shutdown: F) -> std::io::Result<()>
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
 }

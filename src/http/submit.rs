@@ -8,7 +8,7 @@ use axum::response::Response;
 
 use super::error::{ApiError, fhir_json};
 use super::extract::FhirBody;
-use super::router::AppState;
+use super::router::{AppState, ReviewActions};
 use crate::telemetry::REVIEW_ACTIONS;
 
 #[tracing::instrument(skip_all, name = "submit")]
@@ -30,6 +30,15 @@ pub async fn submit(
         }
     }
     let version = submission.stored.as_ref().map(|s| s.version);
-    tracing::info!(items = actions.len(), actions = ?actions, replay, version, "request adjudicated");
-    Ok(fhir_json(StatusCode::OK, &submission.response))
+    tracing::debug!(
+        items = actions.len(),
+        replay,
+        version,
+        "request adjudicated"
+    );
+    let mut response = fhir_json(StatusCode::OK, &submission.response);
+    response
+        .extensions_mut()
+        .insert(ReviewActions(actions.join(",")));
+    Ok(response)
 }

@@ -20,6 +20,10 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Deepest JSON nesting accepted (objects and arrays), the root counting as 1.
     pub max_depth: usize,
+    /// Most `Bundle.entry` accepted (413 above it). Every entry is indexed, checked and
+    /// echoed; a PAS request for one patient carries tens, so a cap of a thousand refuses
+    /// only bundles that are not one prior-authorization request.
+    pub max_entries: usize,
 }
 
 impl Default for Limits {
@@ -27,6 +31,7 @@ impl Default for Limits {
         Self {
             max_body_bytes: 10 * 1024 * 1024,
             max_depth: 64,
+            max_entries: 1000,
         }
     }
 }
@@ -201,6 +206,7 @@ pub fn check(value: Value, limits: &Limits) -> Result<CheckedRequest, Rejection>
             ));
         }
     };
+    check_entry_count(&bundle, limits.max_entries)?;
     check_bundle(&bundle)?;
     check_claim(&bundle)?;
     Ok(CheckedRequest {
@@ -269,6 +275,28 @@ fn too_deep(value: &Value, root: &str, max: usize) -> Option<String> {
     }
     let mut path = root.to_owned();
     walk(value, 1, max, &mut path).then_some(path)
+}
+
+/// 413 for a Bundle with more entries than the limit: like the body size, a limit of this
+/// server rather than a fault of the request, so the answer says so before any other check
+/// walks the entries.
+fn check_entry_count(bundle: &Value, max: usize) -> Result<(), Rejection> {
+    match bundle.get("entry").and_then(Value::as_array) {
+        Some(entries) if entries.len() > max => Err(Rejection::new(
+            413,
+            vec![
+                Issue::error(
+                    IssueType::TooLong,
+                    format!(
+                        "Bundle has `{}` entries; the limit is `{max}`",
+                        entries.len()
+                    ),
+                )
+                .at("Bundle.entry"),
+            ],
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn check_bundle(bundle: &Value) -> Result<(), Rejection> {
@@ -678,6 +706,33 @@ mod tests {
                 .and_then(|i| i.2)
                 .is_some_and(|p| p.starts_with("Bundle."))
         );
+    }
+
+    #[test]
+    fn entry_count_is_limited_and_located() {
+        let limits = Limits {
+            max_entries: 4,
+            ..Limits::default()
+        };
+        // Five entries: one over.
+        let rejection = check(minimal(), &limits).err();
+        let issue = rejection.map(|r| (r.status, r.issues[0].code, r.issues[0].expression.clone()));
+        assert_eq!(
+            issue,
+            Some((413, IssueType::TooLong, Some("Bundle.entry".to_owned())))
+        );
+        let limits = Limits {
+            max_entries: 5,
+            ..Limits::default()
+        };
+        assert!(check(minimal(), &limits).is_ok());
+        // The same limit holds for a Bundle inside a Parameters wrapper.
+        let limits = Limits {
+            max_entries: 4,
+            ..Limits::default()
+        };
+        let wrapped = json!({"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": minimal()}]});
+        assert_eq!(check(wrapped, &limits).err().map(|r| r.status), Some(413));
     }
 
     #[test]
