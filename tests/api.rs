@@ -360,7 +360,7 @@ async fn wrong_media_type_is_415() {
 }
 
 #[tokio::test]
-async fn inquire_is_routed_and_says_not_supported_until_the_store_is_wired() {
+async fn inquire_without_a_store_says_not_supported() {
     let (status, _, outcome) = send(
         app(),
         post(
@@ -525,4 +525,28 @@ async fn the_server_keeps_serving_after_bad_requests() {
     );
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
+}
+
+/// Request ids are logged with every line: a client id that is not a UUID (it could be a
+/// medical record number) is replaced with our own; a UUID is kept for correlation.
+#[tokio::test]
+async fn only_uuid_request_ids_are_kept() {
+    for (sent, kept) in [
+        ("MRN-0042-SMITH", false),
+        ("6f1c2a9e-3b7d-4e0f-9a51-2c8d7e4b1a30", true),
+    ] {
+        let mut request = post(
+            "/Claim/$submit",
+            Some("application/fhir+json"),
+            referral().to_string(),
+        );
+        request
+            .headers_mut()
+            .insert("x-request-id", sent.parse().unwrap());
+        let response = app().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let id = response.headers()["x-request-id"].to_str().unwrap();
+        assert_eq!(id == sent, kept, "{sent} -> {id}");
+        assert!(uuid::Uuid::try_parse(id).is_ok(), "{id}");
+    }
 }

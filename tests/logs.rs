@@ -284,6 +284,11 @@ fn rejected_variant(bundle: &Value) -> Value {
     variant
 }
 
+/// The `x-request-id` sent with sample `i`: a UUID, since the server replaces any other id.
+fn request_id(i: usize) -> String {
+    format!("00000000-0000-4000-8000-{i:012}")
+}
+
 /// Serves every sample and its rejected variant through the binary; the server's logs.
 fn serve_samples(format: &str, samples: &[(PathBuf, Value, String)]) -> String {
     let db = tempfile::tempdir().unwrap();
@@ -310,12 +315,12 @@ fn serve_samples(format: &str, samples: &[(PathBuf, Value, String)]) -> String {
     runtime.block_on(async {
         let client = reqwest::Client::new();
         let url = format!("http://{addr}/Claim/$submit");
-        for (path, bundle, _) in samples {
+        for (i, (path, bundle, _)) in samples.iter().enumerate() {
             for (body, status) in [(bundle.clone(), 200), (rejected_variant(bundle), 400)] {
                 let response = client
                     .post(&url)
                     .header("content-type", "application/fhir+json")
-                    .header("x-request-id", format!("test-{}", path.display()))
+                    .header("x-request-id", request_id(i))
                     .body(body.to_string())
                     .send()
                     .await
@@ -389,8 +394,8 @@ fn logs_of_a_run_over_the_sample_bundles_carry_no_patient_data() {
         .filter(|l| l["route"] == "/Claim/$submit")
         .collect();
     assert_eq!(submits.len(), 2 * samples.len());
-    for (i, (path, _, actions)) in samples.iter().enumerate() {
-        let request_id = format!("test-{}", path.display());
+    for (i, (_, _, actions)) in samples.iter().enumerate() {
+        let request_id = request_id(i);
         let lines: Vec<&&Value> = submits
             .iter()
             .filter(|l| l["span"]["request_id"] == request_id.as_str())

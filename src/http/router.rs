@@ -87,6 +87,22 @@ pub fn router_with(service: Service, limits: &ServerLimits) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::map_request(keep_only_uuid_request_ids))
+}
+
+/// Drops a client-sent `x-request-id` that is not a UUID, so that `SetRequestIdLayer` puts a
+/// fresh one in its place: the id is logged with every line, and a free-form id could carry
+/// patient data (a medical record number). A UUID is kept, so gateways can still correlate.
+async fn keep_only_uuid_request_ids(mut request: Request) -> Request {
+    let is_uuid = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| uuid::Uuid::try_parse(v).is_ok());
+    if !is_uuid {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    request
 }
 
 async fn not_found() -> ApiError {
