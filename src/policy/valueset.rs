@@ -92,8 +92,12 @@ impl ValueSet {
     /// Whether a coded or textual observation value is in the set.
     pub fn matches_value(&self, value: &ObsValue) -> bool {
         match value {
+            // A coding from a system the set does not list (a local or AJCC `cM1`) still
+            // matches by its code's spelling.
             ObsValue::Coded { codes, text } => {
-                self.contains_any(codes) || text.as_deref().is_some_and(|t| self.matches_text(t))
+                self.contains_any(codes)
+                    || codes.iter().any(|c| self.matches_text(&c.code))
+                    || text.as_deref().is_some_and(|t| self.matches_text(t))
             }
             ObsValue::Text(text) => self.matches_text(text),
             ObsValue::Quantity { .. } | ObsValue::Boolean(_) | ObsValue::Integer(_) => false,
@@ -218,6 +222,11 @@ mod tests {
         vs.add_name("neratinib");
         vs.add_name("herceptin hylecta");
         assert!(vs.matches_text(" 3+ "));
+        let local = ObsValue::Coded {
+            codes: vec![Code::new("http://example.org/ihc", "3+")],
+            text: None,
+        };
+        assert!(vs.matches_value(&local));
         assert!(!vs.matches_text("2+"));
         assert!(vs.names_drug("Neratinib 240 mg daily"));
         assert!(vs.names_drug("herceptin hylecta"));
