@@ -49,8 +49,14 @@ fn repeat_ends_with_one_timing_line() {
     assert!(seconds >= 0.0 && rate >= 0.0 && p50 >= 0.0);
     assert!(p99 >= p50, "{last}");
     // The comparison of the first round comes before it, as in a plain replay.
-    assert!(stdout.contains("2 bundles, 2 answers: 2 agree, 0 differ"), "{stdout}");
-    assert_eq!(lines.iter().filter(|l| l.contains(" bundles/s, ")).count(), 1);
+    assert!(
+        stdout.contains("2 bundles, 2 answers: 2 agree, 0 differ"),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.contains(" bundles/s, ")).count(),
+        1
+    );
 }
 
 #[test]
