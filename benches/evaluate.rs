@@ -8,7 +8,12 @@
 //!
 //! After criterion's own report, the bench prints one line per bundle with the ratio
 //! evaluation / floor, read back from criterion's estimates (the mean of the same run).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
