@@ -144,6 +144,11 @@ pub struct ReplayArgs {
     /// evaluating them in process.
     #[arg(long, env = "PAS_SERVER")]
     pub server: Option<String>,
+
+    /// Evaluate every bundle this many times in process (no HTTP, no store) and end with a
+    /// timing line: `<count> bundles in <seconds> s: <rate> bundles/s, p50 <x> us, p99 <y> us`.
+    #[arg(long, value_name = "N", conflicts_with = "server", value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: Option<u32>,
 }
 
 #[cfg(test)]

@@ -152,6 +152,9 @@ fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 async fn replay_command(service: &Service, args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let files = replay::collect(&args.paths)?;
+    if let Some(rounds) = args.repeat {
+        return replay_repeat(service, &files, rounds).await;
+    }
     let client = reqwest::Client::new();
     let progress =
         (std::io::stderr().is_terminal() && files.len() > PROGRESS_THRESHOLD).then(|| {
@@ -170,18 +173,7 @@ async fn replay_command(service: &Service, args: ReplayArgs) -> anyhow::Result<E
         let expected = replay::expected_for(file)?;
         let body = std::fs::read(file).with_context(|| format!("cannot read `{name}`"))?;
         let outcome = match &args.server {
-            None => match service.submit_bytes(&body).await {
-                Ok(submission) => Ok(replay::answers(&submission.response)),
-                Err(rejection) => Err(format!(
-                    "rejected {}: {}",
-                    rejection.status,
-                    rejection
-                        .issues
-                        .first()
-                        .map(|i| i.diagnostics.as_str())
-                        .unwrap_or("")
-                )),
-            },
+            None => replay::outcome(&service.submit_bytes(&body).await),
             Some(server) => post(&client, server, body).await?,
         };
         rows.extend(replay::compare(&name, outcome, expected.as_ref()));
@@ -195,6 +187,42 @@ async fn replay_command(service: &Service, args: ReplayArgs) -> anyhow::Result<E
     let summary = Summary::of(files.len(), &rows);
     println!("{}", replay::render(&rows));
     println!("{summary}");
+    Ok(if summary.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `replay --repeat N`: the comparison table from the first round, the summary, and last the
+/// timing line of all `N` rounds.
+async fn replay_repeat(
+    service: &Service,
+    files: &[std::path::PathBuf],
+    rounds: u32,
+) -> anyhow::Result<ExitCode> {
+    let mut bodies = Vec::with_capacity(files.len());
+    let mut expectations = Vec::with_capacity(files.len());
+    for file in files {
+        bodies.push(
+            std::fs::read(file).with_context(|| format!("cannot read `{}`", file.display()))?,
+        );
+        expectations.push(replay::expected_for(file)?);
+    }
+    let (timing, first) = replay::repeat(service, &bodies, rounds).await;
+    let mut rows: Vec<Row> = Vec::new();
+    for ((file, result), expected) in files.iter().zip(&first).zip(&expectations) {
+        let name = file.display().to_string();
+        rows.extend(replay::compare(
+            &name,
+            replay::outcome(result),
+            expected.as_ref(),
+        ));
+    }
+    let summary = Summary::of(files.len(), &rows);
+    println!("{}", replay::render(&rows));
+    println!("{summary}");
+    println!("{timing}");
     Ok(if summary.passed() {
         ExitCode::SUCCESS
     } else {

@@ -6,11 +6,15 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::pas::Rejection;
+use crate::service::{Service, Submission};
 
 const EXPECTED_SUFFIX: &str = ".expected.json";
 const PAS: &str = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition";
@@ -363,10 +367,135 @@ impl std::fmt::Display for Summary {
     }
 }
 
+/// A service outcome as replay reports it: the answers, or the rejection in one line.
+pub fn outcome(result: &Result<Submission, Rejection>) -> Result<Vec<Answer>, String> {
+    match result {
+        Ok(submission) => Ok(answers(&submission.response)),
+        Err(rejection) => Err(format!(
+            "rejected {}: {}",
+            rejection.status,
+            rejection
+                .issues
+                .first()
+                .map(|i| i.diagnostics.as_str())
+                .unwrap_or("")
+        )),
+    }
+}
+
+/// `replay --repeat`: evaluates every body `rounds` times in process, round after round,
+/// timing each evaluation, and returns the timings with the first round's outcomes (for the
+/// comparison table).
+///
+/// One evaluation is what the HTTP handler does short of the network: [`Service::submit_bytes`]
+/// on the raw body, then the response serialized to bytes (a rejection's OperationOutcome
+/// likewise). The service given should have no store, so that the figure is the evaluation's.
+pub async fn repeat(
+    service: &Service,
+    bodies: &[Vec<u8>],
+    rounds: u32,
+) -> (Timing, Vec<Result<Submission, Rejection>>) {
+    let mut durations = Vec::with_capacity(bodies.len().saturating_mul(rounds as usize));
+    let mut first = Vec::with_capacity(bodies.len());
+    let started = Instant::now();
+    for round in 0..rounds {
+        for body in bodies {
+            let start = Instant::now();
+            let result = service.submit_bytes(body).await;
+            let written = match &result {
+                Ok(submission) => serde_json::to_vec(&submission.response),
+                Err(rejection) => serde_json::to_vec(&rejection.outcome()),
+            };
+            durations.push(start.elapsed());
+            // The bytes would go to the client; this keeps the write from being optimized out.
+            let _ = std::hint::black_box(written);
+            if round == 0 {
+                first.push(result);
+            }
+        }
+    }
+    (Timing::of(durations, started.elapsed()), first)
+}
+
+/// Timings of `replay --repeat`: per-evaluation durations and the wall time of the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timing {
+    /// Sorted, shortest first.
+    durations: Vec<Duration>,
+    total: Duration,
+}
+
+impl Timing {
+    pub fn of(mut durations: Vec<Duration>, total: Duration) -> Self {
+        durations.sort_unstable();
+        Self { durations, total }
+    }
+
+    pub fn count(&self) -> usize {
+        self.durations.len()
+    }
+
+    /// The `p`-th percentile (0 < p <= 100) by nearest rank; zero without samples.
+    pub fn percentile(&self, p: f64) -> Duration {
+        let n = self.durations.len();
+        if n == 0 {
+            return Duration::ZERO;
+        }
+        // Nearest rank: the smallest value with at least p% of the samples at or below it.
+        let rank = ((p / 100.0) * n as f64).ceil() as usize;
+        self.durations[rank.clamp(1, n) - 1]
+    }
+
+    /// Evaluations per second of wall time.
+    pub fn rate(&self) -> f64 {
+        let seconds = self.total.as_secs_f64();
+        if seconds > 0.0 {
+            self.count() as f64 / seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+impl std::fmt::Display for Timing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let micros = |d: Duration| d.as_secs_f64() * 1e6;
+        write!(
+            f,
+            "{} bundles in {:.3} s: {:.1} bundles/s, p50 {:.1} us, p99 {:.1} us",
+            self.count(),
+            self.total.as_secs_f64(),
+            self.rate(),
+            micros(self.percentile(50.0)),
+            micros(self.percentile(99.0)),
+        )
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let ms = |n: u64| Duration::from_millis(n);
+        let timing = Timing::of((1..=100).rev().map(ms).collect(), Duration::from_secs(2));
+        assert_eq!(timing.percentile(50.0), ms(50));
+        assert_eq!(timing.percentile(99.0), ms(99));
+        assert_eq!(timing.percentile(100.0), ms(100));
+        assert_eq!(timing.rate(), 50.0);
+        let one = Timing::of(vec![ms(7)], ms(7));
+        assert_eq!((one.percentile(50.0), one.percentile(99.0)), (ms(7), ms(7)));
+        assert_eq!(
+            Timing::of(vec![], Duration::ZERO).percentile(99.0),
+            Duration::ZERO
+        );
+        assert_eq!(
+            timing.to_string(),
+            "100 bundles in 2.000 s: 50.0 bundles/s, p50 50000.0 us, p99 99000.0 us"
+        );
+    }
 
     fn answer(action: &str, quantity: Option<f64>) -> Answer {
         Answer {

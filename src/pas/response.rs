@@ -11,6 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
 use super::check::CheckedRequest;
+use crate::fhir::BundleView;
 use crate::policy::{Decision, Outcome, Period, Status};
 
 const PAS: &str = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition";
@@ -58,6 +59,10 @@ pub const CANCELLED_CODE: &str = "C";
 const CANCELLED_DISPLAY: &str = "Cancelled";
 
 /// Builds the response Bundle.
+///
+/// Built parts are moved into place, never passed through `json!` (which copies a `Value`
+/// argument by serializing it again): the ClaimResponse and the echoed resources are the
+/// bulk of the response, and copying them twice more was a fifth of the evaluation's time.
 pub fn build(request: &CheckedRequest, answers: &[ItemAnswer], meta: &ResponseMeta) -> Value {
     build_with_cancelled(request, answers, meta, &[])
 }
@@ -71,21 +76,33 @@ pub fn build_with_cancelled(
     meta: &ResponseMeta,
     cancelled: &[u32],
 ) -> Value {
-    let claim_response = claim_response(request, answers, meta, cancelled);
-    let mut entries = vec![json!({
-        "fullUrl": format!("urn:uuid:{}", meta.id),
-        "resource": claim_response,
-    })];
-    entries.extend(referenced_entries(request));
-    json!({
+    let view = request.view();
+    let claim_response = claim_response(request, &view, answers, meta, cancelled);
+    let mut entries = vec![entry(
+        Value::String(format!("urn:uuid:{}", meta.id)),
+        claim_response,
+    )];
+    entries.extend(referenced_entries(request, &view));
+    let mut bundle = json!({
         "resourceType": "Bundle",
         "id": meta.id,
         "meta": {"profile": [PROFILE_RESPONSE_BUNDLE]},
         "identifier": {"system": meta.identifier_system, "value": meta.id},
         "type": "collection",
         "timestamp": instant(meta.created),
-        "entry": entries,
-    })
+    });
+    if let Value::Object(fields) = &mut bundle {
+        fields.insert("entry".into(), Value::Array(entries));
+    }
+    bundle
+}
+
+/// A Bundle entry of `resource` under `full_url`.
+fn entry(full_url: Value, resource: Value) -> Value {
+    let mut fields = Map::new();
+    fields.insert("fullUrl".into(), full_url);
+    fields.insert("resource".into(), resource);
+    Value::Object(fields)
 }
 
 fn instant(at: DateTime<Utc>) -> String {
@@ -99,12 +116,11 @@ const REQUESTOR_TYPES: &[&str] = &["Organization", "PractitionerRole"];
 /// `Claim.provider`, echoed as `ClaimResponse.requestor` unless it names a resource the
 /// response profile does not allow there (a bare Practitioner, which base R4 lets a Claim
 /// name): the element is optional, so it is left out rather than made non-conformant.
-fn requestor(request: &CheckedRequest) -> Option<&Value> {
+fn requestor<'a>(request: &'a CheckedRequest, view: &BundleView<'a>) -> Option<&'a Value> {
     let provider = request.claim().get("provider")?;
     match provider.get("reference").and_then(Value::as_str) {
         None => Some(provider),
-        Some(reference) => request
-            .view()
+        Some(reference) => view
             .resolve(reference, Some(request.claim_index()))
             .filter(|entry| REQUESTOR_TYPES.contains(&entry.resource_type))
             .map(|_| provider),
@@ -112,15 +128,14 @@ fn requestor(request: &CheckedRequest) -> Option<&Value> {
 }
 
 /// Patient, insurer and requestor as the request carried them, each once, in that order.
-fn referenced_entries(request: &CheckedRequest) -> Vec<Value> {
-    let view = request.view();
+fn referenced_entries(request: &CheckedRequest, view: &BundleView<'_>) -> Vec<Value> {
     let claim = request.claim();
     let mut seen = Vec::new();
     let mut entries = Vec::new();
     let references = [
         claim.get("patient"),
         claim.get("insurer"),
-        requestor(request),
+        requestor(request, view),
     ];
     for reference in references {
         let Some(reference) = reference
@@ -136,16 +151,17 @@ fn referenced_entries(request: &CheckedRequest) -> Vec<Value> {
             continue;
         }
         seen.push(entry.index);
-        entries.push(json!({
-            "fullUrl": entry.full_url,
-            "resource": entry.resource,
-        }));
+        let full_url = entry
+            .full_url
+            .map_or(Value::Null, |u| Value::String(u.to_owned()));
+        entries.push(self::entry(full_url, entry.resource.clone()));
     }
     entries
 }
 
 fn claim_response(
     request: &CheckedRequest,
+    view: &BundleView<'_>,
     answers: &[ItemAnswer],
     meta: &ResponseMeta,
     cancelled: &[u32],
@@ -179,7 +195,7 @@ fn claim_response(
     cr.insert("patient".into(), claim["patient"].clone());
     cr.insert("created".into(), json!(instant(meta.created)));
     cr.insert("insurer".into(), claim["insurer"].clone());
-    if let Some(provider) = requestor(request) {
+    if let Some(provider) = requestor(request, view) {
         cr.insert("requestor".into(), provider.clone());
     }
     cr.insert("request".into(), claim_reference(request));
