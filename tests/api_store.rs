@@ -7,9 +7,12 @@
 //! URL fails instead of skipping. Each PostgreSQL scenario gets its own fresh database.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use support::db::Db;
 
 use axum::Router;
 use axum::body::Body;
@@ -25,56 +28,6 @@ const PAS: &str = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition";
 const TRACE: &str = "http://example.org/PATIENT_EVENT_TRACE_NUMBER";
 const SUBMITTER: &str = "http://example.org/SUBMITTER_TRANSACTION_IDENTIFIER";
 const ORIGINAL: &str = "TRN-2026-0004";
-
-// ---------------------------------------------------------------------------------------------
-// Databases
-
-struct Db {
-    uri: String,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Db {
-    fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let uri = format!("sqlite://{}", dir.path().join("pas-adapter.db").display());
-        Self {
-            uri,
-            _dir: Some(dir),
-        }
-    }
-
-    /// A new, empty database on the test server, or `None` when there is none (outside CI).
-    async fn postgres() -> Option<Self> {
-        let Ok(admin) = std::env::var("PAS_TEST_POSTGRES_URL") else {
-            if std::env::var_os("CI").is_some() {
-                panic!(
-                    "PAS_TEST_POSTGRES_URL is not set: CI must run the store suite on PostgreSQL"
-                );
-            }
-            eprintln!("PAS_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run");
-            return None;
-        };
-        sqlx::any::install_default_drivers();
-        let name = format!("pas_api_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
-            .await
-            .unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let (base, query) = match admin.split_once('?') {
-            Some((b, q)) => (b, format!("?{q}")),
-            None => (admin.as_str(), String::new()),
-        };
-        let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
-        Some(Self {
-            uri: format!("{base}/{name}{query}"),
-            _dir: None,
-        })
-    }
-}
 
 /// The application on a store at `db`, and the store itself for looking behind the API.
 async fn app(db: &Db) -> (Router, Store) {
@@ -569,7 +522,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test]
                 async fn $scenario() {
-                    if let Some(db) = super::Db::postgres().await {
+                    if let Some(db) = super::Db::postgres("pas_api").await {
                         super::$scenario(&db).await;
                     }
                 }

@@ -4,6 +4,8 @@
 //! Each PostgreSQL test gets its own freshly created database.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use chrono::{Duration, NaiveDate, Utc};
 use pas_adapter::policy::decision::ReviewAction;
 use pas_adapter::store::{
@@ -11,57 +13,18 @@ use pas_adapter::store::{
     StoreOptions, inquiry,
 };
 use serde_json::{Value, json};
+use support::db::Db;
 
 const SUBMITTER: &str = "urn:ehr:transactions";
 const NPI: &str = "http://hl7.org/fhir/sid/us-npi";
 
-/// Where a test's database lives; opens as many stores on it as the test needs.
-struct Db {
-    uri: String,
-    _dir: Option<tempfile::TempDir>,
+/// Opening stores on a test database (as many as a test needs).
+trait Open {
+    async fn open(&self) -> Store;
+    async fn open_with(&self, options: StoreOptions) -> Store;
 }
 
-impl Db {
-    fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let uri = format!("sqlite://{}", dir.path().join("pas-adapter.db").display());
-        Self {
-            uri,
-            _dir: Some(dir),
-        }
-    }
-
-    /// A new, empty database on the test server, or `None` when there is none (outside CI).
-    async fn postgres() -> Option<Self> {
-        let Ok(admin) = std::env::var("PAS_TEST_POSTGRES_URL") else {
-            if std::env::var_os("CI").is_some() {
-                panic!(
-                    "PAS_TEST_POSTGRES_URL is not set: CI must run the store suite on PostgreSQL"
-                );
-            }
-            eprintln!("PAS_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run");
-            return None;
-        };
-        sqlx::any::install_default_drivers();
-        let name = format!("pas_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
-            .await
-            .unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let (base, query) = match admin.split_once('?') {
-            Some((b, q)) => (b, format!("?{q}")),
-            None => (admin.as_str(), String::new()),
-        };
-        let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
-        Some(Self {
-            uri: format!("{base}/{name}{query}"),
-            _dir: None,
-        })
-    }
-
+impl Open for Db {
     async fn open(&self) -> Store {
         Store::connect(&self.uri).await.unwrap()
     }
@@ -688,7 +651,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test]
                 async fn $test() {
-                    if let Some(db) = super::Db::postgres().await {
+                    if let Some(db) = super::Db::postgres("pas_test").await {
                         super::$test(&db).await;
                     }
                 }

@@ -6,8 +6,11 @@
 //! (required under `CI`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use support::db::Db;
 
 use pas_adapter::policy::decision::ReviewAction;
 use pas_adapter::store::{ItemAuthorization, NewSubmission, Store};
@@ -123,27 +126,8 @@ async fn postgres_killed_after_acknowledging_loses_nothing() {
     if std::env::var_os(CHILD_ENV).is_some() {
         return;
     }
-    let Ok(admin) = std::env::var("PAS_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "PAS_TEST_POSTGRES_URL is not set: CI must run the crash test on PostgreSQL"
-        );
-        eprintln!("PAS_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run");
+    let Some(db) = Db::postgres("pas_crash").await else {
         return;
     };
-    sqlx::any::install_default_drivers();
-    let name = format!("pas_crash_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
-        .await
-        .unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let (base, query) = match admin.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (admin.as_str(), String::new()),
-    };
-    let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
-    killed_after_acknowledging_loses_nothing(&format!("{base}/{name}{query}")).await;
+    killed_after_acknowledging_loses_nothing(&db.uri).await;
 }

@@ -4,6 +4,8 @@
 //! The raw JSON is kept everywhere it matters (storing, echoing, error locations); typed views
 //! are built from it only where a typed read is clearer.
 
+#[cfg(test)]
+pub(crate) mod arbitrary;
 pub mod bundle;
 pub mod codes;
 pub mod model;

@@ -867,36 +867,19 @@ mod properties {
     use proptest::prelude::*;
     use serde_json::json;
 
-    /// Arbitrary JSON, a few levels deep, biased to FHIR-ish keys.
     fn arb_json() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            "[a-zA-Z/:#._ -]{0,16}".prop_map(Value::from),
-        ];
-        leaf.prop_recursive(6, 64, 6, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::vec(
-                    (
-                        prop_oneof![
-                            Just("resourceType".to_owned()),
-                            Just("entry".to_owned()),
-                            Just("resource".to_owned()),
-                            Just("fullUrl".to_owned()),
-                            Just("reference".to_owned()),
-                            Just("item".to_owned()),
-                            Just("sequence".to_owned()),
-                            "[a-z]{1,8}",
-                        ],
-                        inner
-                    ),
-                    0..5
-                )
-                .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
-            ]
-        })
+        crate::fhir::arbitrary::json_tree(
+            &[
+                "resourceType",
+                "entry",
+                "resource",
+                "fullUrl",
+                "reference",
+                "item",
+                "sequence",
+            ],
+            6,
+        )
     }
 
     fn valid() -> Value {

@@ -447,33 +447,17 @@ mod tests {
         use proptest::prelude::*;
 
         fn json_value() -> impl Strategy<Value = Value> {
-            let leaf = prop_oneof![
-                Just(Value::Null),
-                any::<bool>().prop_map(Value::from),
-                any::<i64>().prop_map(Value::from),
-                "[a-z0-9|:/ ]{0,8}".prop_map(Value::from),
-            ];
-            leaf.prop_recursive(4, 48, 6, |inner| {
-                prop_oneof![
-                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                    prop::collection::vec(
-                        (
-                            prop_oneof![
-                                Just("resourceType".to_owned()),
-                                Just("entry".to_owned()),
-                                Just("resource".to_owned()),
-                                Just("identifier".to_owned()),
-                                Just("reference".to_owned()),
-                                Just("fullUrl".to_owned()),
-                                "[a-z]{1,6}",
-                            ],
-                            inner
-                        ),
-                        0..5
-                    )
-                    .prop_map(|members| Value::Object(members.into_iter().collect())),
-                ]
-            })
+            crate::fhir::arbitrary::json_tree(
+                &[
+                    "resourceType",
+                    "entry",
+                    "resource",
+                    "identifier",
+                    "reference",
+                    "fullUrl",
+                ],
+                4,
+            )
         }
 
         /// The same members in reverse insertion order, recursively.
