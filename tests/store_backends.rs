@@ -170,6 +170,9 @@ async fn fresh_record_then_identical_replay(db: &Db) {
     assert_eq!(first.policy_revision, "MP-RX-FP-48-23@test");
     assert_eq!(first.authorized_until, Some(far_end()));
     assert_eq!(first.request, req);
+    // The record answered at commit (built from the submission, not read back) is exactly
+    // what the database holds.
+    assert_eq!(store.get(&first.id).await.unwrap().as_ref(), Some(&first));
 
     // The EHR retries with a rebuilt envelope (new Bundle.id and timestamp); the service
     // evaluates again and mints a new number, which must not reach the caller.

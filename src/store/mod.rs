@@ -49,7 +49,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::{DateTime, Months, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, Months, NaiveDate, SecondsFormat, SubsecRound, Utc};
 use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -357,7 +357,80 @@ pub struct PurgeReport {
 
 struct Job {
     submission: NewSubmission,
+    /// The JSON columns, serialized by the caller: the writer is one task for every request,
+    /// so the work each record costs it is what caps durable throughput.
+    json: JsonColumns,
     reply: oneshot::Sender<Result<Recorded, StoreError>>,
+}
+
+/// `request_json`, `response_json` and `decision_trace_json` as they are written.
+struct JsonColumns {
+    request: String,
+    response: String,
+    decision_trace: String,
+}
+
+impl JsonColumns {
+    fn of(submission: &NewSubmission) -> Self {
+        Self {
+            request: submission.request.to_string(),
+            response: submission.response.to_string(),
+            decision_trace: submission.decision_trace.to_string(),
+        }
+    }
+}
+
+/// What one submission did inside a batch's transaction, before the batch commits.
+enum Applied {
+    /// Inserted as a new row: the stored record is the submission itself plus these.
+    Fresh {
+        id: String,
+        chain_id: String,
+        version: u32,
+        received_at: DateTime<Utc>,
+    },
+    /// The identical request was recorded before.
+    Replay(Box<StoredSubmission>),
+}
+
+impl Applied {
+    /// The record this is, built by moving the submission's parts (no re-read, no re-parse).
+    fn into_recorded(self, new: NewSubmission) -> Recorded {
+        match self {
+            Applied::Replay(stored) => Recorded::Replay(*stored),
+            Applied::Fresh {
+                id,
+                chain_id,
+                version,
+                received_at,
+            } => {
+                let authorized_until = new.authorized_until();
+                let mut authorizations = new.authorizations;
+                authorizations.sort_by_key(|a| a.item_sequence);
+                Recorded::Fresh(StoredSubmission {
+                    id,
+                    chain_id,
+                    version,
+                    supersedes: new.supersedes,
+                    status: new.status,
+                    received_at,
+                    submitter: new.keys.submitter,
+                    bundle_identifier: new.keys.bundle_identifier,
+                    claim_identifier: new.keys.claim_identifier,
+                    content_hash: new.content_hash,
+                    patient_member_id: new.keys.patient_member_id,
+                    provider_id: new.keys.provider_id,
+                    insurer_id: new.keys.insurer_id,
+                    policy_revision: new.policy_revision,
+                    authorized_until,
+                    request: new.request,
+                    response: new.response,
+                    decision_trace: new.decision_trace,
+                    authorizations,
+                })
+            }
+        }
+    }
 }
 
 /// The submission store. Cheap to clone; all clones share one pool and one writer task.
@@ -439,8 +512,13 @@ impl Store {
     /// the record is committed (or found committed).
     pub async fn record(&self, submission: NewSubmission) -> Result<Recorded, StoreError> {
         let (reply, answer) = oneshot::channel();
+        let json = JsonColumns::of(&submission);
         self.writer
-            .send(Job { submission, reply })
+            .send(Job {
+                submission,
+                json,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::WriterStopped)?;
         answer.await.map_err(|_| StoreError::WriterStopped)?
@@ -663,7 +741,8 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        let submissions: Vec<&NewSubmission> = batch.iter().map(|j| &j.submission).collect();
+        let submissions: Vec<(&NewSubmission, &JsonColumns)> =
+            batch.iter().map(|j| (&j.submission, &j.json)).collect();
         let outcomes = match commit_batch(&pool, backend, &submissions, &counters).await {
             Ok(outcomes) => outcomes,
             Err(error) if batch.len() == 1 => vec![Err(error)],
@@ -671,7 +750,7 @@ async fn write_loop(
                 tracing::warn!(%error, size = batch.len(), "batch failed; committing its submissions one by one");
                 let mut outcomes = Vec::with_capacity(batch.len());
                 for submission in &submissions {
-                    let outcome = commit_batch(&pool, backend, &[submission], &counters)
+                    let outcome = commit_batch(&pool, backend, &[*submission], &counters)
                         .await
                         .and_then(|mut v| v.pop().ok_or(StoreError::WriterStopped))
                         .and_then(|o| o);
@@ -681,6 +760,7 @@ async fn write_loop(
             }
         };
         for (job, outcome) in batch.into_iter().zip(outcomes) {
+            let outcome = outcome.map(|applied| applied.into_recorded(job.submission));
             // A caller that went away (client disconnected) still has its record committed.
             let _ = job.reply.send(outcome);
         }
@@ -705,13 +785,13 @@ async fn begin_write(
 async fn commit_batch(
     pool: &AnyPool,
     backend: Backend,
-    submissions: &[&NewSubmission],
+    submissions: &[(&NewSubmission, &JsonColumns)],
     counters: &Counters,
-) -> Result<Vec<Result<Recorded, StoreError>>, StoreError> {
+) -> Result<Vec<Result<Applied, StoreError>>, StoreError> {
     let mut tx = begin_write(pool, backend).await?;
     let mut outcomes = Vec::with_capacity(submissions.len());
-    for submission in submissions {
-        match apply(&mut tx, submission).await {
+    for (submission, json) in submissions {
+        match apply(&mut tx, submission, json).await {
             Err(error) if !error.is_per_submission() => return Err(error),
             outcome => outcomes.push(outcome),
         }
@@ -722,8 +802,8 @@ async fn commit_batch(
     metrics::histogram!("pas_store_batch_size").record(submissions.len() as f64);
     for outcome in &outcomes {
         let (counter, kind) = match outcome {
-            Ok(Recorded::Fresh(_)) => (&counters.fresh, "fresh"),
-            Ok(Recorded::Replay(_)) => (&counters.replays, "replay"),
+            Ok(Applied::Fresh { .. }) => (&counters.fresh, "fresh"),
+            Ok(Applied::Replay(_)) => (&counters.replays, "replay"),
             Err(_) => continue,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -733,7 +813,11 @@ async fn commit_batch(
 }
 
 /// Records one submission inside the writer's transaction.
-async fn apply(conn: &mut AnyConnection, new: &NewSubmission) -> Result<Recorded, StoreError> {
+async fn apply(
+    conn: &mut AnyConnection,
+    new: &NewSubmission,
+    json: &JsonColumns,
+) -> Result<Applied, StoreError> {
     if let Some(recorded) = existing(conn, new).await? {
         return recorded;
     }
@@ -763,7 +847,8 @@ async fn apply(conn: &mut AnyConnection, new: &NewSubmission) -> Result<Recorded
             (prior.chain_id, prior.version + 1)
         }
     };
-    let received_at = Utc::now();
+    // Stored at microsecond precision: the record answered now equals the one read back later.
+    let received_at = Utc::now().trunc_subsecs(6);
     let authorized_until = new
         .authorized_until()
         .map(|d| d.format("%Y-%m-%d").to_string());
@@ -789,9 +874,9 @@ async fn apply(conn: &mut AnyConnection, new: &NewSubmission) -> Result<Recorded
     .bind(new.keys.insurer_id.as_deref())
     .bind(new.policy_revision.as_str())
     .bind(authorized_until)
-    .bind(new.request.to_string())
-    .bind(new.response.to_string())
-    .bind(new.decision_trace.to_string())
+    .bind(json.request.as_str())
+    .bind(json.response.as_str())
+    .bind(json.decision_trace.as_str())
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -820,10 +905,12 @@ async fn apply(conn: &mut AnyConnection, new: &NewSubmission) -> Result<Recorded
         .execute(&mut *conn)
         .await?;
     }
-    let stored = load(conn, &id)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("submission `{id}` just written")))?;
-    Ok(Recorded::Fresh(stored))
+    Ok(Applied::Fresh {
+        id,
+        chain_id,
+        version,
+        received_at,
+    })
 }
 
 /// A row recorded before under the same submitter and Claim identifier: a replay when the
@@ -831,7 +918,7 @@ async fn apply(conn: &mut AnyConnection, new: &NewSubmission) -> Result<Recorded
 async fn existing(
     conn: &mut AnyConnection,
     new: &NewSubmission,
-) -> Result<Option<Result<Recorded, StoreError>>, StoreError> {
+) -> Result<Option<Result<Applied, StoreError>>, StoreError> {
     let row = sqlx::query(
         "SELECT id, content_hash FROM submissions WHERE submitter = $1 AND claim_identifier = $2",
     )
@@ -854,7 +941,7 @@ async fn existing(
     let stored = load(conn, &id)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("submission `{id}`")))?;
-    Ok(Some(Ok(Recorded::Replay(stored))))
+    Ok(Some(Ok(Applied::Replay(Box::new(stored)))))
 }
 
 async fn chains_with_number(
