@@ -169,21 +169,49 @@ fn slow_body(head: &[u8]) -> (mpsc::UnboundedSender<Bytes>, reqwest::Body) {
     (sender, reqwest::Body::wrap(SlowBody(receiver)))
 }
 
-/// Polls `GET path` until it is answered 503, proving a request holds the server's only
-/// slot; returns that answer.
-async fn first_refusal(server: &Server, path: &str) -> reqwest::Response {
+/// Starts a slow `$submit` (only `head` of its body sent) that holds the server's only
+/// in-flight slot, and returns the rest of its body's sender, the request, and the 503 a probe
+/// of `GET {base}/metadata` got, which proves the slot is held.
+///
+/// The probe and the slow request race for the slot: when the probe wins, the slow request is
+/// the one refused (at once, 503), and it is simply sent again. Regression: the first version
+/// of these tests assumed the slow request always won, and failed under load.
+async fn hold_the_slot(
+    client: &reqwest::Client,
+    base: &str,
+    head: &[u8],
+) -> (
+    mpsc::UnboundedSender<Bytes>,
+    tokio::task::JoinHandle<reqwest::Response>,
+    reqwest::Response,
+) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let response = server.get(path).await;
-        if response.status() == 503 {
-            return response;
+        let (rest, slow) = slow_body(head);
+        let held = {
+            let client = client.clone();
+            let url = format!("{base}/Claim/$submit");
+            tokio::spawn(async move { submit_to(&client, &url, slow).await })
+        };
+        loop {
+            let probe =
+                tokio::time::timeout(PATIENCE, client.get(format!("{base}/metadata")).send())
+                    .await
+                    .unwrap()
+                    .unwrap();
+            if probe.status() == 503 {
+                return (rest, held, probe);
+            }
+            assert_eq!(probe.status(), 200);
+            if held.is_finished() {
+                break; // the slow request lost the race and was refused: send it again
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the slow request never took the slot"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert_eq!(response.status(), 200);
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the slow request never took the slot"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -277,12 +305,7 @@ async fn requests_over_the_in_flight_cap_are_503_transient_with_retry_after() {
     };
     let server = Server::start(ServiceSettings::default(), limits).await;
     let body = sample();
-    let (rest, slow) = slow_body(&body[..100]);
-    let client = server.client.clone();
-    let url = server.url("/Claim/$submit");
-    let held = tokio::spawn(async move { submit_to(&client, &url, slow).await });
-
-    let refused = first_refusal(&server, "/metadata").await;
+    let (rest, held, refused) = hold_the_slot(&server.client, &server.url(""), &body[..100]).await;
     let headers = assert_outcome(refused, 503, "transient", None).await;
     assert_eq!(headers["retry-after"], "3");
     // Refused at once, not queued: another operation is refused too...
@@ -399,22 +422,8 @@ async fn sigterm_drains_the_request_in_flight_and_exits_0() {
     let mut binary = Binary::start(&["--max-in-flight", "1"]);
     let client = reqwest::Client::new();
     let body = sample();
-    let (rest, slow) = slow_body(&body[..body.len() / 3]);
-    let url = format!("http://{}/Claim/$submit", binary.addr);
-    let in_flight = {
-        let client = client.clone();
-        tokio::spawn(async move { submit_to(&client, &url, slow).await })
-    };
-    let metadata = format!("http://{}/metadata", binary.addr);
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let probe = client.get(&metadata).send().await.unwrap();
-        if probe.status() == 503 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let base = format!("http://{}", binary.addr);
+    let (rest, in_flight, _) = hold_the_slot(&client, &base, &body[..body.len() / 3]).await;
 
     binary.signal("TERM");
     // The server has taken the signal and stopped accepting before the body is finished.
