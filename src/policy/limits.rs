@@ -73,10 +73,6 @@ pub fn to_kg(value: f64, unit: Option<&str>) -> Option<f64> {
     (kg.is_finite() && kg > 0.0).then_some(kg)
 }
 
-fn limits_max(limits: &LimitsSpec) -> u32 {
-    limits.early_breast_max_cycles
-}
-
 fn fmt_units(v: f64) -> String {
     if v.fract() == 0.0 {
         format!("{v:.0}")
@@ -115,7 +111,7 @@ pub fn apply(limits: &LimitsSpec, req: &Request) -> Verdict {
     let cycles_reason = || {
         format!(
             "early breast cancer: {allowed_admins} of {} cycles remain, fewer than the {fit} administrations the period allows (B.ii)",
-            limits_max(limits)
+            limits.early_breast_max_cycles
         )
     };
     if req.quantity.is_none() && !cap_binds {

@@ -305,21 +305,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// The PAS IG's own examples, copied into `tests/fixtures/pas-ig/`.
-    macro_rules! example {
-        ($name:literal) => {
-            serde_json::from_str::<Value>(include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/fixtures/pas-ig/",
-                $name
-            )))
-            .unwrap_or(Value::Null)
-        };
-    }
-
     #[test]
     fn reads_the_keys_of_the_ig_request() {
-        let bundle = example!("Bundle-HomecareAuthorizationBundleExample.json");
+        let bundle = ig_example!("Bundle-HomecareAuthorizationBundleExample.json");
         let keys = request_keys(&bundle);
         assert_eq!(
             keys,
@@ -339,7 +327,7 @@ mod tests {
 
     #[test]
     fn reads_the_prior_claim_of_an_update() {
-        let bundle = example!("Bundle-HomecareAuthorizationUpdateBundleExample.json");
+        let bundle = ig_example!("Bundle-HomecareAuthorizationUpdateBundleExample.json");
         let keys = request_keys(&bundle).ok();
         assert_eq!(
             keys.as_ref().map(|k| k.claim_identifier.as_str()),

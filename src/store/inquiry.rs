@@ -215,21 +215,9 @@ fn inquiry_response_bundle(inquiry: &Value, stored: &StoredSubmission) -> Value 
 mod tests {
     use super::*;
 
-    /// The PAS IG's own examples, copied into `tests/fixtures/pas-ig/`.
-    macro_rules! example {
-        ($name:literal) => {
-            serde_json::from_str::<Value>(include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/fixtures/pas-ig/",
-                $name
-            )))
-            .unwrap_or(Value::Null)
-        };
-    }
-
     #[test]
     fn reads_the_ig_inquiry() {
-        let bundle = example!("Bundle-PASClaimInquiryBundleExample.json");
+        let bundle = ig_example!("Bundle-PASClaimInquiryBundleExample.json");
         assert_eq!(
             parse(&bundle).ok(),
             Some(InquiryKeys {

@@ -42,6 +42,20 @@
 //! authorized period, whose last receipt date) lies more than `keep_months` (at least
 //! [`MIN_RETENTION_MONTHS`]) before the given day.
 
+/// The PAS IG's own examples, copied into `tests/fixtures/pas-ig/`, for the unit tests of the
+/// store's submodules (defined before them so that they can use it).
+#[cfg(test)]
+macro_rules! ig_example {
+    ($name:literal) => {
+        serde_json::from_str::<serde_json::Value>(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/pas-ig/",
+            $name
+        )))
+        .unwrap_or(serde_json::Value::Null)
+    };
+}
+
 pub mod extract;
 pub mod inquiry;
 
