@@ -21,7 +21,7 @@ const PROGRESS_THRESHOLD: usize = 20;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init_tracing(&cli.log, cli.log_format);
+    let _log_guard = telemetry::init_tracing(&cli.log, cli.log_format);
     let service = Service::new(PolicySet::embedded(), ServiceSettings::from(&cli.service));
     let result = match cli.command {
         Command::Serve(args) => serve(service, args).await,
@@ -32,7 +32,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            telemetry::stderr_line(format_args!("error: {error:#}"));
             ExitCode::from(2)
         }
     }
@@ -53,7 +53,7 @@ async fn serve(service: Service, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let shutdown = shutdown_signal();
     tracing::info!(%addr, "serving PAS");
     // One plain line for scripts and tests that start the server on port 0.
-    eprintln!("listening on {addr}");
+    telemetry::stderr_line(format_args!("listening on {addr}"));
     http::serve(
         listener,
         http::router_with(service, &limits),

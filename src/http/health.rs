@@ -15,6 +15,9 @@ pub async fn healthz() -> Json<Value> {
 }
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    // Counted by the log writer outside any request; brought up to date when scraped.
+    metrics::counter!(crate::telemetry::LOG_LINES_DROPPED)
+        .absolute(crate::telemetry::dropped_log_lines());
     (
         [(
             header::CONTENT_TYPE,
