@@ -66,7 +66,9 @@ impl Write for FallibleStderr {
 
 /// Flushes the queued log lines when dropped: hold it until the process ends.
 #[must_use = "dropping the guard stops the log writer"]
-pub struct LogGuard(Option<tracing_appender::non_blocking::WorkerGuard>);
+pub struct LogGuard {
+    _writer: Option<tracing_appender::non_blocking::WorkerGuard>,
+}
 
 /// Installs the global tracing subscriber and the panic hook; a second call is a no-op (its
 /// guard holds nothing).
@@ -87,11 +89,13 @@ pub fn init_tracing(filter: &str, format: LogFormat) -> LogGuard {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
     if installed.is_err() {
-        return LogGuard(None);
+        return LogGuard { _writer: None };
     }
     let _ = QUEUE_DROPS.set(drops);
     install_panic_hook();
-    LogGuard(Some(guard))
+    LogGuard {
+        _writer: Some(guard),
+    }
 }
 
 /// Writes one line to stderr for people and scripts (`listening on ADDR`), never failing:
