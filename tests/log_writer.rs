@@ -55,10 +55,9 @@ async fn regression_serve_with_unwritable_stderr_keeps_serving() {
     let base = format!("http://{addr}");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
-            if r.status().is_success() {
-                break;
-            }
+        let health = client.get(format!("{base}/healthz")).send().await;
+        if health.is_ok_and(|r| r.status().is_success()) {
+            break;
         }
         assert!(
             child.try_wait().unwrap().is_none(),
