@@ -33,6 +33,9 @@ pub(super) struct Read {
     pub(super) keys: LookupKeys,
     /// Bundle positions of the Patient, insurer and requestor the response echoes, each once.
     pub(super) echoed: Vec<usize>,
+    /// `extension-certificationType` 3 (Cancel) on the Claim itself: the whole authorization
+    /// is cancelled, whatever items the Claim lists.
+    pub(super) claim_cancelled: bool,
     /// Whether `Claim.provider` may be echoed as `ClaimResponse.requestor` (it names an
     /// Organization or PractitionerRole, or only an identifier).
     pub(super) requestor: bool,
@@ -138,7 +141,7 @@ impl Read {
             prior,
             number_basis: super::authz::number_basis(claim, bundle, &claim_full_url),
         };
-        let cancels_all = cancels(claim);
+        let claim_cancelled = cancels(claim);
         let items = array(claim, "item")
             .iter()
             .enumerate()
@@ -150,7 +153,7 @@ impl Read {
                 Some(RequestedItem {
                     sequence,
                     index,
-                    cancelled: cancels_all || cancels(item) || info_cancelled(item),
+                    cancelled: claim_cancelled || cancels(item) || info_cancelled(item),
                 })
             })
             .collect();
@@ -162,6 +165,7 @@ impl Read {
             items,
             keys,
             echoed,
+            claim_cancelled,
             requestor,
         }
     }
@@ -223,7 +227,14 @@ impl CheckedRequest {
 
     /// Whether every item is cancelled (the request cancels the authorization).
     pub fn cancels_everything(&self) -> bool {
-        !self.read.items.is_empty() && self.read.items.iter().all(|i| i.cancelled)
+        self.read.claim_cancelled
+            || (!self.read.items.is_empty() && self.read.items.iter().all(|i| i.cancelled))
+    }
+
+    /// Whether the Claim itself is cancelled (certification type 3 on the Claim): every item
+    /// of the authorization is, listed or not.
+    pub fn cancels_claim(&self) -> bool {
+        self.read.claim_cancelled
     }
 
     /// Whether any item is cancelled.

@@ -5,27 +5,32 @@
 //! number an item already had in the version it replaces, and a cancelled item carries the
 //! number of the authorization it cancels.
 
+use super::trace;
 use crate::pas::{CheckedRequest, ItemAnswer};
 use crate::policy::Decision;
 use crate::store::{ItemAuthorization, StoredSubmission};
 
 /// One answer per Claim item, in Claim order: the engine's decision for every item that is
-/// not cancelled (`decisions`, one per such item), `C` for the others.
+/// not cancelled (`decisions`, one per such item), `C` for the others. A cancellation of the
+/// whole Claim also answers `C` for the prior's items the Claim no longer lists, so that the
+/// response gives the current result of every item ever submitted.
 pub(super) fn answers(
     request: &CheckedRequest,
     decisions: Vec<Decision>,
     prior: Option<&StoredSubmission>,
 ) -> Vec<ItemAnswer> {
+    // The number an item had in the prior: issued there, or carried by a cancelled answer.
     let earlier = |sequence: u32| {
         prior.and_then(|p| {
             p.authorizations
                 .iter()
                 .find(|a| a.item_sequence == sequence)
                 .map(|a| a.number.clone())
+                .or_else(|| trace::number(&p.decision_trace, sequence))
         })
     };
     let mut decisions = decisions.into_iter();
-    request
+    let mut answers: Vec<ItemAnswer> = request
         .items()
         .iter()
         .filter_map(|item| {
@@ -40,7 +45,15 @@ pub(super) fn answers(
             });
             Some(ItemAnswer::decided(decision, number))
         })
-        .collect()
+        .collect();
+    if let Some(prior) = prior.filter(|_| request.cancels_claim()) {
+        for sequence in trace::sequences(&prior.decision_trace) {
+            if !answers.iter().any(|a| a.sequence == sequence) {
+                answers.push(ItemAnswer::cancelled(sequence, earlier(sequence)));
+            }
+        }
+    }
+    answers
 }
 
 /// `ClaimResponse.preAuthRef` (decisions.md section 2): the number of the first item this

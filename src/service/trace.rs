@@ -34,6 +34,7 @@ pub(super) fn encode(answers: &[ItemAnswer]) -> Value {
                     "sequence": answer.sequence,
                     "action": answer.review_code(),
                     "cancelled": matches!(answer.verdict, Verdict::Cancelled),
+                    "number": answer.authorization_number,
                     "authorization": Value::Null,
                     "summary": "cancelled by the submitter",
                     "policy": Value::Null,
@@ -93,6 +94,29 @@ pub fn actions(trace: &Value) -> Vec<ItemAction> {
         .collect()
 }
 
+/// The sequences a stored answer answered, in its order.
+pub(super) fn sequences(trace: &Value) -> Vec<u32> {
+    entries(trace).map(|(sequence, _)| sequence).collect()
+}
+
+/// The authorization number a stored answer gave item `sequence` (issued, or cancelled).
+pub(super) fn number(trace: &Value, sequence: u32) -> Option<String> {
+    entries(trace)
+        .find(|(s, _)| *s == sequence)
+        .and_then(|(_, entry)| entry.get("number").and_then(Value::as_str))
+        .map(str::to_owned)
+}
+
+fn entries(trace: &Value) -> impl Iterator<Item = (u32, &Value)> {
+    trace.as_array().into_iter().flatten().filter_map(|entry| {
+        let sequence = entry
+            .get("sequence")
+            .and_then(Value::as_u64)
+            .and_then(|s| u32::try_from(s).ok())?;
+        Some((sequence, entry))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +154,7 @@ mod tests {
             }]
         );
         assert_eq!(encoded[0]["action"], "C");
+        assert_eq!(number(&encoded, 7).as_deref(), Some("PA-1"));
+        assert_eq!(sequences(&encoded), [7]);
     }
 }
