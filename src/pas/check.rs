@@ -155,6 +155,12 @@ pub fn check(value: Value, limits: &Limits) -> Result<CheckedRequest, Rejection>
     let read = {
         let view = BundleView::new(&bundle);
         check_claim(&bundle, &view)?;
+        if let Some(claim) = view.at(0) {
+            let issues = super::claim_values::check(&view, claim);
+            if !issues.is_empty() {
+                return Err(Rejection::new(400, issues));
+            }
+        }
         Read::of(&bundle, &view, 0)
     };
     Ok(read.with(bundle))

@@ -4,6 +4,7 @@
 
 pub mod authz;
 pub mod check;
+mod claim_values;
 pub mod request;
 pub mod response;
 
