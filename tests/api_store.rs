@@ -19,7 +19,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use pas_adapter::policy::PolicySet;
-use pas_adapter::service::{Service, ServiceSettings};
+use pas_adapter::service::{Caller, Service, ServiceSettings};
 use pas_adapter::store::{Status, Store};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -743,6 +743,60 @@ async fn update_names_a_stored_prior_by_full_url_or_id(db: &Db) {
     );
 }
 
+/// The shell hands the service its caller: an authenticated client is the submitter of what it
+/// sends (not `Bundle.identifier.system`), and `$inquire` shows a client only its own.
+async fn an_authenticated_client_is_the_submitter(db: &Db) {
+    let store = Store::connect(&db.uri).await.unwrap();
+    let service =
+        Service::new(PolicySet::embedded(), ServiceSettings::default()).with_store(store.clone());
+    let a = Caller::Client("client-a".into());
+    let b = Caller::Client("client-b".into());
+    let first = service.submit(&a, sample()).await.unwrap();
+    assert_eq!(
+        first.actions.iter().map(|i| i.code).collect::<Vec<_>>(),
+        ["A1"]
+    );
+    assert!(!first.stored.as_ref().unwrap().replay);
+    // The same Claim identifier from another client is that client's own request.
+    let other = service.submit(&b, sample()).await.unwrap();
+    assert!(!other.stored.as_ref().unwrap().replay);
+    // ... and from the first client again, a replay: its stored answer, no fresh decisions.
+    let again = service.submit(&a, sample()).await.unwrap();
+    assert!(again.stored.as_ref().unwrap().replay);
+    assert_eq!(again.response, first.response);
+    assert!(again.decisions.is_empty());
+    assert_eq!(again.actions, first.actions);
+    let filed = store
+        .latest_for_claim("client-a", &format!("{TRACE}|{ORIGINAL}"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(filed.submitter, "client-a");
+    assert!(
+        store
+            .latest_for_claim(SUBMITTER, &format!("{TRACE}|{ORIGINAL}"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let body = inquiry(Some(ORIGINAL), None).to_string();
+    let seen = |caller: Caller| {
+        let service = &service;
+        let body = body.clone();
+        async move { returned(&service.inquire(&caller, body.as_bytes()).await.unwrap()) }
+    };
+    let for_a = seen(a.clone()).await;
+    assert_eq!(for_a.len(), 1);
+    assert_eq!(
+        claim_response(&for_a[0])["id"],
+        claim_response(&first.response)["id"]
+    );
+    assert_eq!(seen(b).await.len(), 1);
+    assert!(seen(Caller::Client("client-c".into())).await.is_empty());
+    assert_eq!(seen(Caller::Unauthenticated).await.len(), 2);
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -779,6 +833,7 @@ on_both_backends!(
     conformance_kit_update_sequence,
     update_names_a_stored_prior_by_full_url_or_id,
     metrics_and_answered_log_report_what_the_response_says,
+    an_authenticated_client_is_the_submitter,
 );
 
 // ---------------------------------------------------------------------------------------------
