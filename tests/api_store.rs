@@ -764,7 +764,7 @@ async fn an_authenticated_client_is_the_submitter(db: &Db) {
     let again = service.submit(&a, sample()).await.unwrap();
     assert!(again.stored.as_ref().unwrap().replay);
     assert_eq!(again.response, first.response);
-    assert!(again.decisions.is_empty());
+    assert!(again.answers.is_empty());
     assert_eq!(again.actions, first.actions);
     let filed = store
         .latest_for_claim("client-a", &format!("{TRACE}|{ORIGINAL}"))

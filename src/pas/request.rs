@@ -392,9 +392,7 @@ mod tests {
             "entry": [
                 {"fullUrl": "urn:uuid:c2", "resource": claim},
                 {"fullUrl": "urn:uuid:p1", "resource": {"resourceType": "Patient"}},
-                {"fullUrl": "urn:uuid:o1", "resource": {"resourceType": "Organization"}},
-                {"fullUrl": "urn:uuid:c1", "resource": {"resourceType": "Claim",
-                    "identifier": [{"system": "urn:trace", "value": "T-1"}]}}
+                {"fullUrl": "urn:uuid:o1", "resource": {"resourceType": "Organization"}}
             ]
         })
     }
@@ -436,7 +434,14 @@ mod tests {
     fn the_prior_is_read_by_identifier_carried_claim_or_stored_reference() {
         let items = json!([{"sequence": 1}]);
         let prior_of = |claim: Value| {
-            check(bundle(related(claim), items.clone()), &Limits::default())
+            let mut bundle = bundle(related(claim.clone()), items.clone());
+            if claim.get("reference") == Some(&json!("urn:uuid:c1")) {
+                // An update carries its prior Claim.
+                bundle["entry"].as_array_mut().unwrap().push(json!(
+                    {"fullUrl": "urn:uuid:c1", "resource": {"resourceType": "Claim",
+                        "identifier": [{"system": "urn:trace", "value": "T-1"}]}}));
+            }
+            check(bundle, &Limits::default())
                 .unwrap()
                 .identity()
                 .prior

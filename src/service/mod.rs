@@ -19,7 +19,9 @@ use serde_json::Value;
 
 use crate::evidence::{self, ItemFacts};
 use crate::fhir::{Issue, IssueType};
-use crate::pas::{self, CheckedRequest, Limits, Prior, Rejection, RequestIdentity, ResponseMeta};
+use crate::pas::{
+    self, CheckedRequest, ItemAnswer, Limits, Prior, Rejection, RequestIdentity, ResponseMeta,
+};
 use crate::policy::{Decision, PolicySet};
 use crate::store::{
     ExtractError, NewSubmission, RequestKeys, Store, StoreError, StoredSubmission, inquiry,
@@ -89,9 +91,10 @@ pub struct Submission {
     /// What the response says of each item, in Claim order (for metrics and logs): the
     /// stored answer's actions on a resubmission, `C` for cancelled items.
     pub actions: Vec<ItemAction>,
-    /// The engine's decisions behind a fresh answer (cancelled items have none); empty when
-    /// the stored answer was returned, since nothing was decided for it now.
-    pub decisions: Vec<Decision>,
+    /// The answers behind a fresh response, item by item (the engine's decision, or
+    /// cancelled, with the number given); empty when the stored answer was returned, since
+    /// nothing was decided for it now.
+    pub answers: Vec<ItemAnswer>,
     /// How the store kept it; `None` without a store.
     pub stored: Option<Stored>,
 }
@@ -176,7 +179,7 @@ impl Service {
         };
         let decisions = self.decide(&request)?;
         let prior = filing.as_ref().and_then(|(_, _, prior)| prior.as_ref());
-        let answers = numbering::answers(&request, decisions.clone(), prior);
+        let answers = numbering::answers(&request, decisions, prior);
         let meta = ResponseMeta {
             id: uuid::Uuid::new_v4().to_string(),
             created: Utc::now(),
@@ -189,7 +192,7 @@ impl Service {
             return Ok(Submission {
                 response,
                 actions,
-                decisions,
+                answers,
                 stored: None,
             });
         };
@@ -215,16 +218,16 @@ impl Service {
             .map_err(|e| store_rejection(e, &claim_path))?;
         let replay = recorded.is_replay();
         let stored = recorded.into_submission();
-        let (actions, decisions) = if replay {
+        let (actions, answers) = if replay {
             // The stored answer is what the caller receives: report what it says.
             (trace::actions(&stored.decision_trace), Vec::new())
         } else {
-            (actions, decisions)
+            (actions, answers)
         };
         Ok(Submission {
             response: stored.response,
             actions,
-            decisions,
+            answers,
             stored: Some(Stored {
                 id: stored.id,
                 version: stored.version,
@@ -470,7 +473,7 @@ mod tests {
         let item = |sequence: u32| json!({"sequence": sequence, "productOrService": {"coding": [{"code": "99213"}]}});
         let body = request(json!([item(3), item(1), item(2)]));
         let submission = block_on(service().submit(&Caller::Unauthenticated, body)).unwrap();
-        let sequences: Vec<u32> = submission.decisions.iter().map(|d| d.sequence).collect();
+        let sequences: Vec<u32> = submission.answers.iter().map(|a| a.sequence).collect();
         assert_eq!(sequences, vec![3, 1, 2]);
         let cr = &submission.response["entry"][0]["resource"];
         assert_eq!(cr["outcome"], "complete");
