@@ -195,7 +195,7 @@ fn claim_response(request: &CheckedRequest, answers: &[ItemAnswer], meta: &Respo
     let items: Vec<Value> = answers
         .iter()
         .enumerate()
-        .map(|(i, answer)| item(claim, answer, note_number(i), meta))
+        .map(|(i, answer)| item(request, answer, note_number(i), meta))
         .collect();
     cr.insert("item".into(), Value::Array(items));
     let notes: Vec<Value> = answers
@@ -289,12 +289,14 @@ fn claim_reference(request: &CheckedRequest) -> Value {
     Value::Object(reference)
 }
 
-fn claim_item(claim: &Value, sequence: u32) -> Option<&Value> {
-    claim
-        .get("item")
-        .and_then(Value::as_array)?
+/// The `Claim.item` an answer is about, at the position the checks read it from.
+fn claim_item(request: &CheckedRequest, sequence: u32) -> Option<&Value> {
+    let index = request
+        .items()
         .iter()
-        .find(|item| item.get("sequence").and_then(Value::as_u64) == Some(u64::from(sequence)))
+        .find(|i| i.sequence == sequence)?
+        .index;
+    request.claim().get("item")?.get(index)
 }
 
 /// The explanation of a cancelled item: what was cancelled, and nothing the engine said
@@ -311,7 +313,7 @@ fn cancelled_note(answer: &ItemAnswer) -> String {
     )
 }
 
-fn item(claim: &Value, answer: &ItemAnswer, note: u64, meta: &ResponseMeta) -> Value {
+fn item(request: &CheckedRequest, answer: &ItemAnswer, note: u64, meta: &ResponseMeta) -> Value {
     let (display, code) = answer.action();
     let mut extensions = Vec::new();
     if let Some(authorization) = answer.authorization() {
@@ -323,7 +325,7 @@ fn item(claim: &Value, answer: &ItemAnswer, note: u64, meta: &ResponseMeta) -> V
             "url": format!("{PAS}/extension-itemPreAuthPeriod"),
             "valuePeriod": period(&authorization.period),
         }));
-        let requested = claim_item(claim, answer.sequence);
+        let requested = claim_item(request, answer.sequence);
         if let Some(detail) = authorized_detail(requested, authorization.quantity) {
             extensions.push(detail);
         }
