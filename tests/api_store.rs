@@ -689,6 +689,37 @@ async fn conformance_kit_update_sequence(db: &Db) {
     );
 }
 
+/// A cancellation on the Claim itself cancels every item of the authorization, also those
+/// of the prior that it no longer lists: the response gives the current result of each.
+async fn claim_level_cancellation_answers_every_item_submitted(db: &Db) {
+    let (app, store) = app(db).await;
+    let step1 = kit_step(1, None);
+    let (_, r1) = submit(&app, &step1).await;
+    let number = items(&r1)[0].2.clone().unwrap();
+    let step2 = kit_step(2, Some(&step1));
+    assert_eq!(submit(&app, &step2).await.0, StatusCode::OK);
+    // Lists item 1 only, with certification type 3 on the Claim.
+    let mut cancel = kit_step(3, Some(&step2));
+    claim_mut(&mut cancel)["item"]
+        .as_array_mut()
+        .unwrap()
+        .truncate(1);
+    claim_mut(&mut cancel)["extension"] = json!([certification("3")]);
+    let (status, answer) = submit(&app, &cancel).await;
+    assert_eq!(status, StatusCode::OK, "{answer:#}");
+    assert_eq!(
+        items(&answer),
+        vec![(1, "C".to_owned(), Some(number)), (2, "C".to_owned(), None)]
+    );
+    assert_eq!(claim_response(&answer)["outcome"], "complete");
+    let latest = store
+        .latest_for_claim(SUBMITTER, &format!("{TRACE}|{KIT_CLAIM}"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((latest.version, latest.status), (3, Status::Cancelled));
+}
+
 /// An update that names a prior Claim it does not carry: found in the store by the fullUrl
 /// or the `Claim/id` it was recorded with; an unknown one is 422.
 async fn update_names_a_stored_prior_by_full_url_or_id(db: &Db) {
@@ -834,6 +865,7 @@ on_both_backends!(
     update_names_a_stored_prior_by_full_url_or_id,
     metrics_and_answered_log_report_what_the_response_says,
     an_authenticated_client_is_the_submitter,
+    claim_level_cancellation_answers_every_item_submitted,
 );
 
 // ---------------------------------------------------------------------------------------------
