@@ -79,13 +79,37 @@ fn second_claims(view: &BundleView<'_>, claim: &Entry<'_>, issues: &mut Vec<Issu
     }
 }
 
-/// The earliest and the latest moment a FHIR date or dateTime can stand for (a partial date
-/// is its whole month or year), as UTC-less date-times; `None` when it is not one.
-fn moments(text: &str) -> Option<(NaiveDateTime, NaiveDateTime)> {
+/// What a FHIR date or dateTime stands for: the earliest and the latest moment of it as
+/// written (a partial date is its whole month or year; a time is read in its own zone), and,
+/// for a time, the instant in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Moments {
+    first: NaiveDateTime,
+    last: NaiveDateTime,
+    instant: Option<NaiveDateTime>,
+}
+
+impl Moments {
+    /// Whether `self` (an end) is before `start`: two times compare as instants; otherwise
+    /// the calendar as written decides, a date lasting the whole day.
+    fn before(&self, start: &Moments) -> bool {
+        match (self.instant, start.instant) {
+            (Some(end), Some(start)) => end < start,
+            _ => self.last < start.first,
+        }
+    }
+}
+
+/// The moments of a FHIR date or dateTime; `None` when it is not a calendar date.
+fn moments(text: &str) -> Option<Moments> {
     let day_end = NaiveTime::from_hms_opt(23, 59, 59)?;
     if text.len() > 10 {
-        let instant = DateTime::parse_from_rfc3339(text).ok()?.naive_utc();
-        return Some((instant, instant));
+        let time = DateTime::parse_from_rfc3339(text).ok()?;
+        return Some(Moments {
+            first: time.naive_local(),
+            last: time.naive_local(),
+            instant: Some(time.naive_utc()),
+        });
     }
     let (first, last) = match text.len() {
         4 => {
@@ -108,15 +132,15 @@ fn moments(text: &str) -> Option<(NaiveDateTime, NaiveDateTime)> {
         }
         _ => return None,
     };
-    Some((first.and_time(NaiveTime::MIN), last.and_time(day_end)))
+    Some(Moments {
+        first: first.and_time(NaiveTime::MIN),
+        last: last.and_time(day_end),
+        instant: None,
+    })
 }
 
 /// A FHIR date or dateTime at `at`: its moments, or an issue when it is not a calendar date.
-fn date_time(
-    value: &Value,
-    at: &str,
-    issues: &mut Vec<Issue>,
-) -> Option<(NaiveDateTime, NaiveDateTime)> {
+fn date_time(value: &Value, at: &str, issues: &mut Vec<Issue>) -> Option<Moments> {
     let found = value
         .as_str()
         .and_then(|text| moments(text.trim()).filter(|_| text.trim() == text));
@@ -140,8 +164,8 @@ fn period(period: &Value, at: &str, issues: &mut Vec<Issue>) {
     let end = period
         .get("end")
         .and_then(|v| date_time(v, &format!("{at}.end"), issues));
-    if let (Some((start, _)), Some((_, end))) = (start, end)
-        && end < start
+    if let (Some(start), Some(end)) = (start, end)
+        && end.before(&start)
     {
         issues.push(
             Issue::error(
@@ -160,16 +184,9 @@ mod tests {
     #[test]
     fn calendar_dates_are_read_with_their_precision() {
         let ymd = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
-        let (first, last) = moments("2024-02").unwrap_or_default();
-        assert_eq!(
-            (first.date(), last.date()),
-            (ymd(2024, 2, 1), ymd(2024, 2, 29))
-        );
-        let (first, last) = moments("2026").unwrap_or_default();
-        assert_eq!(
-            (first.date(), last.date()),
-            (ymd(2026, 1, 1), ymd(2026, 12, 31))
-        );
+        let days = |text: &str| moments(text).map(|m| (m.first.date(), m.last.date()));
+        assert_eq!(days("2024-02"), Some((ymd(2024, 2, 1), ymd(2024, 2, 29))));
+        assert_eq!(days("2026"), Some((ymd(2026, 1, 1), ymd(2026, 12, 31))));
         assert!(moments("2026-12-01T10:00:00-05:00").is_some());
         for bad in [
             "2026-02-30",
@@ -181,5 +198,22 @@ mod tests {
         ] {
             assert_eq!(moments(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn an_end_is_before_a_start_only_when_no_reading_overlaps() {
+        let before = |end: &str, start: &str| {
+            moments(end)
+                .zip(moments(start))
+                .is_some_and(|(end, start)| end.before(&start))
+        };
+        assert!(before("2026-11-30", "2026-12-01"));
+        assert!(!before("2026-12-01", "2026-12-01"));
+        assert!(!before("2026-12", "2026-12-15"));
+        // A time on the start's day, in its own zone, is not before the date.
+        assert!(!before("2026-12-01T00:30:00+14:00", "2026-12-01"));
+        // Two times compare as instants.
+        assert!(before("2026-12-01T09:00:00Z", "2026-12-01T10:00:00Z"));
+        assert!(!before("2026-12-01T09:00:00-05:00", "2026-12-01T10:00:00Z"));
     }
 }
