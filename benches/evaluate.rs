@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{BenchmarkId, Criterion};
 use pas_adapter::policy::PolicySet;
-use pas_adapter::service::{Service, ServiceSettings};
+use pas_adapter::service::{Caller, Service, ServiceSettings};
 use serde_json::Value;
 
 /// A representative subset of `sample-bundles/`: an A1 metastatic, an A6, an A4, a
@@ -51,12 +51,14 @@ fn bench(c: &mut Criterion, service: &Service, runtime: &tokio::runtime::Runtime
     for name in BUNDLES {
         let body = sample(name);
         let response = runtime
-            .block_on(service.submit_bytes(&body))
+            .block_on(service.submit_bytes(&Caller::Unauthenticated, &body))
             .unwrap_or_else(|r| panic!("{name} was rejected: {:?}", r.issues))
             .response;
         group.bench_with_input(BenchmarkId::new("evaluate", name), &body, |b, body| {
             b.iter(|| {
-                let submission = runtime.block_on(service.submit_bytes(body)).unwrap();
+                let submission = runtime
+                    .block_on(service.submit_bytes(&Caller::Unauthenticated, body))
+                    .unwrap();
                 serde_json::to_vec(&submission.response).unwrap()
             })
         });

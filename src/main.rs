@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pas_adapter::cli::{Cli, Command, EvaluateArgs, PurgeArgs, ReplayArgs, ServeArgs};
 use pas_adapter::policy::PolicySet;
 use pas_adapter::replay::{self, Row, Summary};
-use pas_adapter::service::{Service, ServiceSettings};
+use pas_adapter::service::{Caller, Service, ServiceSettings};
 use pas_adapter::store::Store;
 use pas_adapter::{http, telemetry};
 
@@ -130,7 +130,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
 
 async fn evaluate(service: &Service, args: EvaluateArgs) -> anyhow::Result<ExitCode> {
     let body = read_input(&args.input)?;
-    let (json, code) = match service.submit_bytes(&body).await {
+    let (json, code) = match service.submit_bytes(&Caller::Unauthenticated, &body).await {
         Ok(submission) => (submission.response, ExitCode::SUCCESS),
         Err(rejection) => (rejection.outcome(), ExitCode::from(1)),
     };
@@ -173,7 +173,7 @@ async fn replay_command(service: &Service, args: ReplayArgs) -> anyhow::Result<E
         let expected = replay::expected_for(file)?;
         let body = std::fs::read(file).with_context(|| format!("cannot read `{name}`"))?;
         let outcome = match &args.server {
-            None => replay::outcome(&service.submit_bytes(&body).await),
+            None => replay::outcome(&service.submit_bytes(&Caller::Unauthenticated, &body).await),
             Some(server) => post(&client, server, body).await?,
         };
         rows.extend(replay::compare(&name, outcome, expected.as_ref()));

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::pas::Rejection;
-use crate::service::{Service, Submission};
+use crate::service::{Caller, Service, Submission};
 
 const EXPECTED_SUFFIX: &str = ".expected.json";
 const PAS: &str = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition";
@@ -401,7 +401,7 @@ pub async fn repeat(
     for round in 0..rounds {
         for body in bodies {
             let start = Instant::now();
-            let result = service.submit_bytes(body).await;
+            let result = service.submit_bytes(&Caller::Unauthenticated, body).await;
             let written = match &result {
                 Ok(submission) => serde_json::to_vec(&submission.response),
                 Err(rejection) => serde_json::to_vec(&rejection.outcome()),

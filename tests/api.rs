@@ -550,3 +550,115 @@ async fn only_uuid_request_ids_are_kept() {
         assert!(uuid::Uuid::try_parse(id).is_ok(), "{id}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Claim values that make no sense (decisions.md section 7): 400 at the element
+
+/// Sample 04: one J9354 item, `servicedPeriod` 2026-12-01..2027-05-31, certified when sane.
+fn kadcyla() -> Value {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-bundles/04-mbc-fda-a1.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn zero_or_negative_quantity_is_400_at_the_quantity() {
+    for value in [json!(0), json!(-5), json!(-0.5)] {
+        let mut bundle = kadcyla();
+        claim(&mut bundle)["item"][0]["quantity"]["value"] = value;
+        assert_rejected(
+            &bundle,
+            400,
+            "value",
+            Some("Bundle.entry[0].resource.item[0].quantity.value"),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_period_that_ends_before_it_starts_is_400_at_the_period() {
+    let mut bundle = kadcyla();
+    claim(&mut bundle)["item"][0]["servicedPeriod"] =
+        json!({"start": "2026-12-01", "end": "2026-11-30"});
+    assert_rejected(
+        &bundle,
+        400,
+        "invariant",
+        Some("Bundle.entry[0].resource.item[0].servicedPeriod"),
+    )
+    .await;
+    let mut bundle = kadcyla();
+    claim(&mut bundle)["billablePeriod"] =
+        json!({"start": "2026-12-01T10:00:00Z", "end": "2026-12-01T09:00:00Z"});
+    assert_rejected(
+        &bundle,
+        400,
+        "invariant",
+        Some("Bundle.entry[0].resource.billablePeriod"),
+    )
+    .await;
+    // One day, or a partial end that covers the start, is a period.
+    let mut bundle = kadcyla();
+    claim(&mut bundle)["item"][0]["servicedPeriod"] =
+        json!({"start": "2026-12-01", "end": "2026-12"});
+    assert_eq!(submit(&bundle).await.0, StatusCode::OK);
+}
+
+/// Regression (issue 10): `servicedPeriod.start` `2026-02-30` was silently replaced by
+/// `Claim.created` and the request certified.
+#[tokio::test]
+async fn a_date_that_is_not_a_calendar_date_is_400_at_the_date() {
+    let at = "Bundle.entry[0].resource";
+    let cases: Vec<(Edit, String)> = vec![
+        (
+            Box::new(|b| claim(b)["item"][0]["servicedPeriod"]["start"] = json!("2026-02-30")),
+            format!("{at}.item[0].servicedPeriod.start"),
+        ),
+        (
+            Box::new(|b| claim(b)["item"][0]["servicedPeriod"]["end"] = json!("2027-04-31")),
+            format!("{at}.item[0].servicedPeriod.end"),
+        ),
+        (
+            Box::new(|b| claim(b)["created"] = json!("2026-02-30T10:15:00-05:00")),
+            format!("{at}.created"),
+        ),
+        (
+            Box::new(|b| {
+                let item = claim(b)["item"][0].as_object_mut().unwrap();
+                item.remove("servicedPeriod");
+                item.insert("servicedDate".into(), json!("2026-13-01"));
+            }),
+            format!("{at}.item[0].servicedDate"),
+        ),
+    ];
+    for (edit, expression) in cases {
+        let mut bundle = kadcyla();
+        edit(&mut bundle);
+        assert_rejected(&bundle, 400, "value", Some(&expression)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_second_claim_in_the_bundle_is_400_unless_it_is_the_prior() {
+    let mut bundle = kadcyla();
+    let mut other = bundle["entry"][0].clone();
+    other["fullUrl"] = json!("http://example.org/fhir/Claim/other");
+    other["resource"]["id"] = json!("other");
+    bundle["entry"].as_array_mut().unwrap().push(other);
+    let last = bundle["entry"].as_array().unwrap().len() - 1;
+    assert_rejected(
+        &bundle,
+        400,
+        "value",
+        Some(&format!("Bundle.entry[{last}].resource")),
+    )
+    .await;
+    // The same Claim named as the prior this one updates is carried, not a second request.
+    claim(&mut bundle)["related"] = json!([{
+        "claim": {"reference": "http://example.org/fhir/Claim/other"},
+        "relationship": {"coding": [{"code": "prior"}]}
+    }]);
+    let (status, response) = submit(&bundle).await;
+    assert_eq!(status, StatusCode::OK, "{response:#}");
+}

@@ -19,7 +19,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use pas_adapter::policy::PolicySet;
-use pas_adapter::service::{Service, ServiceSettings};
+use pas_adapter::service::{Caller, Service, ServiceSettings};
 use pas_adapter::store::{Status, Store};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -508,6 +508,326 @@ async fn inquiry_without_match_or_malformed(db: &Db) {
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// Updates as the PAS conformance kit sends them: four requests under one Bundle identifier and
+// one Claim identifier, each update naming its prior by a literal reference to the prior Claim,
+// which it carries under the prior's fullUrl.
+
+const KIT_CLAIM: &str = "KIT-0001";
+const CERTIFICATION_TYPE: &str = "extension-certificationType";
+
+fn kit_claim_url(step: u32) -> String {
+    format!("http://example.org/fhir/Claim/kit-claim-{step}")
+}
+
+fn certification(code: &str) -> Value {
+    json!({"url": format!("{PAS}/{CERTIFICATION_TYPE}"), "valueCodeableConcept": {"coding": [{
+        "system": "https://codesystem.x12.org/005010/1322", "code": code}]}})
+}
+
+/// A second item no automated policy covers (chemotherapy administration): pended (A4).
+fn administration_item(quantity: u64) -> Value {
+    json!({
+        "sequence": 2,
+        "extension": [certification("I")],
+        "productOrService": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "96413"}]},
+        "servicedPeriod": {"start": "2026-12-01", "end": "2027-05-31"},
+        "quantity": {"value": quantity}
+    })
+}
+
+/// Cancels a Claim item: its certification type becomes 3 (Cancel).
+fn cancel_item(item: &mut Value) {
+    for extension in item["extension"].as_array_mut().unwrap() {
+        if extension["url"] == format!("{PAS}/{CERTIFICATION_TYPE}") {
+            *extension = certification("3");
+        }
+    }
+}
+
+/// Step `step` of the kit's sequence, naming `prior` (the previous step's Bundle) in
+/// `Claim.related` by a literal reference and carrying its Claim:
+/// 1. the initial request (item 1, Kadcyla);
+/// 2. an update adding item 2;
+/// 3. an update changing item 2 (its quantity) and cancelling item 1;
+/// 4. an update cancelling all (certification type 3 on the Claim).
+fn kit_step(step: u32, prior: Option<&Value>) -> Value {
+    let mut bundle = sample();
+    // The same Bundle identifier and the same Claim identifier at every step.
+    bundle["identifier"]["value"] = json!("KIT-TX-1");
+    bundle["entry"][0]["fullUrl"] = json!(kit_claim_url(step));
+    let c = claim_mut(&mut bundle);
+    c["id"] = json!(format!("kit-claim-{step}"));
+    c["identifier"][0]["value"] = json!(KIT_CLAIM);
+    let kadcyla = c["item"][0].clone();
+    let items = c["item"].as_array_mut().unwrap();
+    match step {
+        1 => {}
+        2 => items.push(administration_item(1)),
+        _ => {
+            cancel_item(&mut items[0]);
+            items.push(administration_item(2));
+        }
+    }
+    assert_eq!(
+        claim_mut(&mut bundle)["item"][0]["sequence"],
+        kadcyla["sequence"]
+    );
+    if step == 4 {
+        claim_mut(&mut bundle)["extension"] = json!([certification("3")]);
+    }
+    if let Some(prior) = prior {
+        let prior_entry = prior["entry"][0].clone();
+        claim_mut(&mut bundle)["related"] = json!([{
+            "claim": {"reference": prior_entry["fullUrl"]},
+            "relationship": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship",
+                "code": "prior"}]}
+        }]);
+        bundle["entry"].as_array_mut().unwrap().push(prior_entry);
+    }
+    bundle
+}
+
+/// `$inquire` by the kit's Claim identifier: exactly one authorization, answered with the
+/// latest response's ClaimResponse and items.
+async fn assert_inquiry_shows(app: &Router, latest: &Value) {
+    let (status, answer) = inquire(app, &inquiry(Some(KIT_CLAIM), None)).await;
+    assert_eq!(status, StatusCode::OK, "{answer:#}");
+    let bundles = returned(&answer);
+    assert_eq!(bundles.len(), 1, "{answer:#}");
+    assert_eq!(
+        claim_response(&bundles[0])["id"],
+        claim_response(latest)["id"]
+    );
+    assert_eq!(items(&bundles[0]), items(latest));
+}
+
+async fn conformance_kit_update_sequence(db: &Db) {
+    let (app, store) = app(db).await;
+    let a = |code: &str, number: Option<&String>| (code.to_owned(), number.cloned());
+
+    // 1. Initial request: item 1 certified.
+    let step1 = kit_step(1, None);
+    let (status, r1) = submit(&app, &step1).await;
+    assert_eq!(status, StatusCode::OK, "{r1:#}");
+    let number = items(&r1)[0].2.clone().expect("item 1 is authorized");
+    assert_eq!(items(&r1), vec![(1, "A1".to_owned(), Some(number.clone()))]);
+    assert_inquiry_shows(&app, &r1).await;
+
+    // 2. Update adding item 2: item 1 keeps its authorization, item 2 (no policy) pends.
+    let step2 = kit_step(2, Some(&step1));
+    let (status, r2) = submit(&app, &step2).await;
+    assert_eq!(status, StatusCode::OK, "{r2:#}");
+    let with = |pairs: Vec<(u64, (String, Option<String>))>| {
+        pairs
+            .into_iter()
+            .map(|(s, (c, n))| (s, c, n))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        items(&r2),
+        with(vec![(1, a("A1", Some(&number))), (2, a("A4", None))])
+    );
+    assert_eq!(claim_response(&r2)["preAuthRef"], json!(number));
+    assert_inquiry_shows(&app, &r2).await;
+
+    // 3. Update changing item 2 and cancelling item 1: item 1 is answered C with the number
+    //    of the authorization it cancels; item 2 is decided again.
+    let step3 = kit_step(3, Some(&step2));
+    let (status, r3) = submit(&app, &step3).await;
+    assert_eq!(status, StatusCode::OK, "{r3:#}");
+    assert_eq!(
+        items(&r3),
+        with(vec![(1, a("C", Some(&number))), (2, a("A4", None))])
+    );
+    // A cancelled item authorizes nothing: no period, no authorized detail, no preAuthRef.
+    assert!(
+        claim_response(&r3)["item"][0].get("extension").is_none(),
+        "{r3:#}"
+    );
+    assert!(claim_response(&r3).get("preAuthRef").is_none(), "{r3:#}");
+    assert_inquiry_shows(&app, &r3).await;
+
+    // 4. Update cancelling all: every item C, the cancelled authorization's number kept.
+    let step4 = kit_step(4, Some(&step3));
+    let (status, r4) = submit(&app, &step4).await;
+    assert_eq!(status, StatusCode::OK, "{r4:#}");
+    assert_eq!(
+        items(&r4),
+        with(vec![(1, a("C", Some(&number))), (2, a("C", None))])
+    );
+    assert_inquiry_shows(&app, &r4).await;
+
+    let latest = store
+        .latest_for_claim(SUBMITTER, &format!("{TRACE}|{KIT_CLAIM}"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((latest.version, latest.status), (4, Status::Cancelled));
+    assert_eq!(versions(&store, KIT_CLAIM).await, 4);
+
+    // Each step sent again is its own stored answer, not a new version nor a conflict.
+    for (step, answer) in [(&step1, &r1), (&step2, &r2), (&step3, &r3), (&step4, &r4)] {
+        let (status, again) = submit(&app, step).await;
+        assert_eq!(status, StatusCode::OK, "{again:#}");
+        assert_eq!(&again, answer);
+    }
+    assert_eq!(versions(&store, KIT_CLAIM).await, 4);
+
+    // The authorization is cancelled: a further update of it is a conflict.
+    let mut step5 = kit_step(2, Some(&step4));
+    step5["entry"][0]["fullUrl"] = json!(kit_claim_url(5));
+    claim_mut(&mut step5)["id"] = json!("kit-claim-5");
+    let (status, outcome) = submit(&app, &step5).await;
+    assert_outcome(
+        status,
+        &outcome,
+        409,
+        "conflict",
+        "Bundle.entry[0].resource",
+    );
+}
+
+/// A cancellation on the Claim itself cancels every item of the authorization, also those
+/// of the prior that it no longer lists: the response gives the current result of each.
+async fn claim_level_cancellation_answers_every_item_submitted(db: &Db) {
+    let (app, store) = app(db).await;
+    let step1 = kit_step(1, None);
+    let (_, r1) = submit(&app, &step1).await;
+    let number = items(&r1)[0].2.clone().unwrap();
+    let step2 = kit_step(2, Some(&step1));
+    assert_eq!(submit(&app, &step2).await.0, StatusCode::OK);
+    // Lists item 1 only, with certification type 3 on the Claim.
+    let mut cancel = kit_step(3, Some(&step2));
+    claim_mut(&mut cancel)["item"]
+        .as_array_mut()
+        .unwrap()
+        .truncate(1);
+    claim_mut(&mut cancel)["extension"] = json!([certification("3")]);
+    let (status, answer) = submit(&app, &cancel).await;
+    assert_eq!(status, StatusCode::OK, "{answer:#}");
+    assert_eq!(
+        items(&answer),
+        vec![(1, "C".to_owned(), Some(number)), (2, "C".to_owned(), None)]
+    );
+    assert_eq!(claim_response(&answer)["outcome"], "complete");
+    let latest = store
+        .latest_for_claim(SUBMITTER, &format!("{TRACE}|{KIT_CLAIM}"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((latest.version, latest.status), (3, Status::Cancelled));
+}
+
+/// An update that names a prior Claim it does not carry: found in the store by the fullUrl
+/// or the `Claim/id` it was recorded with; an unknown one is 422.
+async fn update_names_a_stored_prior_by_full_url_or_id(db: &Db) {
+    let (app, store) = app(db).await;
+    let step1 = kit_step(1, None);
+    let (_, r1) = submit(&app, &step1).await;
+    let number = items(&r1)[0].2.clone().unwrap();
+    let naming = |step: u32, reference: &str| {
+        let mut bundle = kit_step(step, None);
+        claim_mut(&mut bundle)["related"] = json!([{
+            "claim": {"reference": reference},
+            "relationship": {"coding": [{"code": "prior"}]}
+        }]);
+        bundle
+    };
+
+    // By the absolute fullUrl of the stored Claim.
+    let (status, r2) = submit(&app, &naming(2, &kit_claim_url(1))).await;
+    assert_eq!(status, StatusCode::OK, "{r2:#}");
+    assert_eq!(
+        items(&r2),
+        vec![
+            (1, "A1".to_owned(), Some(number.clone())),
+            (2, "A4".to_owned(), None)
+        ]
+    );
+    // By `Claim/id`, relative: the version recorded with that id.
+    let mut by_id = naming(3, "Claim/kit-claim-2");
+    cancel_item(&mut claim_mut(&mut by_id)["item"][0]);
+    let (status, r3) = submit(&app, &by_id).await;
+    assert_eq!(status, StatusCode::OK, "{r3:#}");
+    assert_eq!(items(&r3)[0], (1, "C".to_owned(), Some(number)));
+    assert_eq!(versions(&store, KIT_CLAIM).await, 3);
+
+    // A reference to a Claim never stored, carried or not: no authorization to update.
+    let (status, outcome) = submit(&app, &naming(4, "Claim/never-sent")).await;
+    assert_outcome(
+        status,
+        &outcome,
+        422,
+        "not-found",
+        "Bundle.entry[0].resource.related",
+    );
+    // An older version than the latest: 409 (inquire and resend).
+    let (status, outcome) = submit(&app, &naming(5, "Claim/kit-claim-1")).await;
+    assert_outcome(
+        status,
+        &outcome,
+        409,
+        "conflict",
+        "Bundle.entry[0].resource",
+    );
+}
+
+/// The shell hands the service its caller: an authenticated client is the submitter of what it
+/// sends (not `Bundle.identifier.system`), and `$inquire` shows a client only its own.
+async fn an_authenticated_client_is_the_submitter(db: &Db) {
+    let store = Store::connect(&db.uri).await.unwrap();
+    let service =
+        Service::new(PolicySet::embedded(), ServiceSettings::default()).with_store(store.clone());
+    let a = Caller::Client("client-a".into());
+    let b = Caller::Client("client-b".into());
+    let first = service.submit(&a, sample()).await.unwrap();
+    assert_eq!(
+        first.actions.iter().map(|i| i.code).collect::<Vec<_>>(),
+        ["A1"]
+    );
+    assert!(!first.stored.as_ref().unwrap().replay);
+    // The same Claim identifier from another client is that client's own request.
+    let other = service.submit(&b, sample()).await.unwrap();
+    assert!(!other.stored.as_ref().unwrap().replay);
+    // ... and from the first client again, a replay: its stored answer, no fresh decisions.
+    let again = service.submit(&a, sample()).await.unwrap();
+    assert!(again.stored.as_ref().unwrap().replay);
+    assert_eq!(again.response, first.response);
+    assert!(again.answers.is_empty());
+    assert_eq!(again.actions, first.actions);
+    let filed = store
+        .latest_for_claim("client-a", &format!("{TRACE}|{ORIGINAL}"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(filed.submitter, "client-a");
+    assert!(
+        store
+            .latest_for_claim(SUBMITTER, &format!("{TRACE}|{ORIGINAL}"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let body = inquiry(Some(ORIGINAL), None).to_string();
+    let seen = |caller: Caller| {
+        let service = &service;
+        let body = body.clone();
+        async move { returned(&service.inquire(&caller, body.as_bytes()).await.unwrap()) }
+    };
+    let for_a = seen(a.clone()).await;
+    assert_eq!(for_a.len(), 1);
+    assert_eq!(
+        claim_response(&for_a[0])["id"],
+        claim_response(&first.response)["id"]
+    );
+    assert_eq!(seen(b).await.len(), 1);
+    assert!(seen(Caller::Client("client-c".into())).await.is_empty());
+    assert_eq!(seen(Caller::Unauthenticated).await.len(), 2);
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -541,6 +861,11 @@ on_both_backends!(
     inquiry_by_each_key,
     inquiry_without_match_or_malformed,
     killed_after_acknowledging_is_found_after_restart,
+    conformance_kit_update_sequence,
+    update_names_a_stored_prior_by_full_url_or_id,
+    metrics_and_answered_log_report_what_the_response_says,
+    an_authenticated_client_is_the_submitter,
+    claim_level_cancellation_answers_every_item_submitted,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -550,13 +875,36 @@ on_both_backends!(
 struct Server {
     child: Child,
     base: String,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
     fn start(db: &str) -> Self {
+        Self::spawn(db, "warn")
+    }
+
+    /// A server logging every request's line as JSON, kept for [`Server::log_until`].
+    fn start_logging(db: &str) -> Self {
+        Self::spawn(db, "info")
+    }
+
+    /// The log lines so far, once `ready` holds for them (or after 10 seconds).
+    fn log_until(&self, ready: impl Fn(&[String]) -> bool) -> Vec<String> {
+        for _ in 0..100 {
+            let log = self.log.lock().unwrap().clone();
+            if ready(&log) {
+                return log;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        self.log.lock().unwrap().clone()
+    }
+
+    fn spawn(db: &str, level: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pas-adapter"))
             .args(["serve", "--addr", "127.0.0.1:0", "--db", db])
-            .env("PAS_LOG", "warn")
+            .env("PAS_LOG", level)
+            .env("PAS_LOG_FORMAT", "json")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -574,10 +922,17 @@ impl Server {
             }
         };
         // Keep draining its log so that the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = std::sync::Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
         Self {
             child,
             base: format!("http://{addr}"),
+            log,
         }
     }
 
@@ -627,6 +982,55 @@ async fn killed_after_acknowledging_is_found_after_restart(db: &Db) {
         claim_response(&answer)["id"]
     );
     server.kill();
+}
+
+/// The `answered` log lines' `actions` field, in order, from a JSON log.
+fn answered_actions(log: &[String]) -> Vec<String> {
+    log.iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["message"] == "answered")
+        .filter_map(|line| line["actions"].as_str().map(str::to_owned))
+        // Routes without review actions (here `/metrics`) log `-`.
+        .filter(|actions| actions != "-")
+        .collect()
+}
+
+/// `pas_review_actions_total{action}` from the Prometheus text.
+fn review_action_count(metrics: &str, action: &str) -> u64 {
+    let prefix = format!("pas_review_actions_total{{action=\"{action}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0, |n| n.trim().parse::<f64>().unwrap() as u64)
+}
+
+/// Regression (issue 10): metrics and the `answered` log line counted the engine's action
+/// for items the response answers `C`, and a replayed request reported fresh decisions
+/// beside the stored response. They report what the response says.
+async fn metrics_and_answered_log_report_what_the_response_says(db: &Db) {
+    let server = Server::start_logging(&db.uri);
+    let (status, _) = server.post("$submit", &sample()).await;
+    assert_eq!(status, 200);
+    let cancel = cancellation(ORIGINAL, "TRN-2026-0004-C1");
+    let (status, cancelled) = server.post("$submit", &cancel).await;
+    assert_eq!(status, 200, "{cancelled:#}");
+    assert_eq!(items(&cancelled)[0].1, "C");
+    // The cancellation again: answered from the store, as stored, and not counted again.
+    let (status, again) = server.post("$submit", &cancel).await;
+    assert_eq!((status, &again), (200, &cancelled));
+    // The original again: the stored A1, not counted again.
+    assert_eq!(server.post("$submit", &sample()).await.0, 200);
+
+    let metrics = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(review_action_count(&metrics, "A1"), 1, "{metrics}");
+    assert_eq!(review_action_count(&metrics, "C"), 1, "{metrics}");
+    let log = server.log_until(|log| answered_actions(log).len() >= 4);
+    assert_eq!(answered_actions(&log), ["A1", "C", "C", "A1"]);
 }
 
 // ---------------------------------------------------------------------------------------------

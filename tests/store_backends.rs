@@ -640,6 +640,106 @@ async fn concurrent_records_share_transactions(db: &Db) {
     );
 }
 
+/// Migration 0002 rebuilds both tables (SQLite cannot drop the old identity constraint):
+/// every record written under schema 0001 is still there, with its versions and numbers,
+/// and behaves as before (a replay is a replay; an update adds a version).
+async fn upgrade_from_schema_0001_keeps_every_record(db: &Db) {
+    use sqlx::SqlSafeStr;
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    sqlx::any::install_default_drivers();
+    let uri = if db.uri.starts_with("sqlite:") {
+        format!("{}?mode=rwc", db.uri)
+    } else {
+        db.uri.clone()
+    };
+    let pool = sqlx::AnyPool::connect(&uri).await.unwrap();
+    let (version, description, sql) = pas_adapter::store::MIGRATIONS[0];
+    let first = Migration::new(
+        version,
+        description.into(),
+        MigrationType::Simple,
+        sql.into_sql_str(),
+        false,
+    );
+    Migrator::with_migrations(vec![first])
+        .run(&pool)
+        .await
+        .unwrap();
+    let original = request("C-9", "M-9", "1234567893", "J9354", json!({}));
+    let update = update_of("C-9", "C-9-U1", "M-9", "J9354");
+    let row = |id: &str, version: i64, supersedes: Option<&str>, claim: &str, body: &Value| {
+        let (id, supersedes, claim) = (
+            id.to_owned(),
+            supersedes.map(str::to_owned),
+            claim.to_owned(),
+        );
+        let hash = pas_adapter::store::content_hash(body);
+        let body = body.to_string();
+        let pool = pool.clone();
+        async move {
+            sqlx::query(
+                "INSERT INTO submissions (id, chain_id, version, supersedes, status, received_at, \
+                 submitter, bundle_identifier, claim_identifier, content_hash, patient_member_id, \
+                 provider_id, insurer_id, policy_revision, authorized_until, request_json, \
+                 response_json, decision_trace_json) VALUES ($1, 'chain-9', $2, $3, 'active', \
+                 '2026-11-20T10:00:00.000000Z', $4, NULL, $5, $6, 'M-9', NULL, NULL, 'p@1', \
+                 '2027-05-31', $7, '{}', '[]')",
+            )
+            .bind(id.clone())
+            .bind(version)
+            .bind(supersedes)
+            .bind(SUBMITTER)
+            .bind(format!("urn:ehr:claims|{claim}"))
+            .bind(hash)
+            .bind(body)
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO authorizations (submission_id, item_sequence, number, \
+                 review_action, period_start, period_end) VALUES ($1, 1, 'PA-000000000009', \
+                 'A1', '2026-12-01', '2027-05-31')",
+            )
+            .bind(id)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    };
+    row("chain-9", 1, None, "C-9", &original).await;
+    row("v2-9", 2, Some("chain-9"), "C-9-U1", &update).await;
+    pool.close().await;
+
+    let store = db.open().await;
+    let latest = store
+        .latest_for_claim(SUBMITTER, "urn:ehr:claims|C-9")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((latest.id.as_str(), latest.version), ("v2-9", 2));
+    let history = store.history("chain-9").await.unwrap();
+    assert_eq!(history.len(), 2);
+    for version in &history {
+        assert_eq!(version.prior_key, "");
+        assert_eq!(version.authorizations.len(), 1);
+        assert_eq!(version.authorizations[0].number, "PA-000000000009");
+    }
+    assert_eq!(history[1].supersedes.as_deref(), Some("chain-9"));
+    // The original sent again is still a replay of the record kept through the upgrade.
+    let again = store
+        .record(submission(original, ReviewAction::Certified, far_end()))
+        .await
+        .unwrap();
+    assert!(again.is_replay());
+    assert_eq!(again.submission().id, "chain-9");
+    // Purge still removes the whole chain with its authorizations.
+    let report = store
+        .purge(NaiveDate::from_ymd_opt(2030, 1, 1).unwrap(), 6)
+        .await
+        .unwrap();
+    assert_eq!((report.chains, report.submissions), (1, 2));
+}
+
 macro_rules! on_both_backends {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -674,4 +774,5 @@ on_both_backends!(
     purge_keeps_six_months_after_the_authorized_end,
     committed_records_survive_reopening,
     concurrent_records_share_transactions,
+    upgrade_from_schema_0001_keeps_every_record,
 );

@@ -12,7 +12,7 @@ use pas_adapter::pas::{self, ItemAnswer, Limits, ResponseMeta};
 use pas_adapter::policy::{
     Authorization, CriterionResult, Decision, Outcome, Period, PolicyRef, PolicySet, Status,
 };
-use pas_adapter::service::{Service, ServiceSettings};
+use pas_adapter::service::{Caller, Service, ServiceSettings};
 use serde_json::{Value, json};
 
 use common::{IG_REQUESTS, example, shared_dir};
@@ -60,18 +60,18 @@ fn all_four_answers() -> Value {
         summary: "validation fixture".into(),
     };
     let answers = vec![
-        ItemAnswer {
-            decision: decision(
+        ItemAnswer::decided(
+            decision(
                 1,
                 Outcome::Certified(Authorization {
                     quantity: Some(1080.0),
                     period,
                 }),
             ),
-            authorization_number: Some("PA-0123456789AB".into()),
-        },
-        ItemAnswer {
-            decision: decision(
+            Some("PA-0123456789AB".into()),
+        ),
+        ItemAnswer::decided(
+            decision(
                 2,
                 Outcome::Modified {
                     authorized: Authorization {
@@ -80,21 +80,18 @@ fn all_four_answers() -> Value {
                     },
                 },
             ),
-            authorization_number: Some("PA-0123456789AC".into()),
-        },
-        ItemAnswer {
-            decision: decision(3, Outcome::NotCertified),
-            authorization_number: None,
-        },
-        ItemAnswer {
-            decision: decision(
+            Some("PA-0123456789AC".into()),
+        ),
+        ItemAnswer::decided(decision(3, Outcome::NotCertified), None),
+        ItemAnswer::decided(
+            decision(
                 4,
                 Outcome::Pended {
                     documents: vec!["HER2 ISH report".into()],
                 },
             ),
-            authorization_number: None,
-        },
+            None,
+        ),
     ];
     let meta = ResponseMeta {
         id: "7d8c5f8e-1b2a-4c3d-9e4f-5a6b7c8d9e0f".into(),
@@ -141,13 +138,16 @@ async fn responses_validate_against_the_pas_profiles() {
         files.push(path);
     };
     for name in IG_REQUESTS {
-        let submission = service.submit(example(name)).await.unwrap();
+        let submission = service
+            .submit(&Caller::Unauthenticated, example(name))
+            .await
+            .unwrap();
         write(format!("response-{name}"), &submission.response);
     }
     for path in sample_bundles() {
         let body = std::fs::read(&path).unwrap();
         let submission = service
-            .submit_bytes(&body)
+            .submit_bytes(&Caller::Unauthenticated, &body)
             .await
             .unwrap_or_else(|r| panic!("`{}` was rejected: {r}", path.display()));
         let name = path.file_name().unwrap().to_string_lossy();

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use pas_adapter::policy::PolicySet;
-use pas_adapter::service::{Service, ServiceSettings};
+use pas_adapter::service::{Caller, Service, ServiceSettings};
 
 struct Harness {
     runtime: tokio::runtime::Runtime,
@@ -26,7 +26,10 @@ fn harness() -> &'static Harness {
 
 fuzz_target!(|data: &[u8]| {
     let harness = harness();
-    if let Err(rejection) = harness.runtime.block_on(harness.service.submit_bytes(data)) {
+    if let Err(rejection) = harness
+        .runtime
+        .block_on(harness.service.submit_bytes(&Caller::Unauthenticated, data))
+    {
         assert!(
             (400..500).contains(&rejection.status),
             "answered {} to a request: {rejection}",

@@ -10,6 +10,7 @@ pub mod bundle;
 pub mod codes;
 pub mod model;
 pub mod outcome;
+pub mod parameters;
 
 pub use bundle::{BundleView, Entry};
 pub use codes::{Code, CodeSystem};

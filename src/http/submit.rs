@@ -9,6 +9,7 @@ use axum::response::Response;
 use super::error::{ApiError, fhir_json};
 use super::extract::FhirBody;
 use super::router::{AppState, ReviewActions};
+use crate::service::Caller;
 use crate::telemetry::REVIEW_ACTIONS;
 
 #[tracing::instrument(skip_all, name = "submit")]
@@ -16,12 +17,13 @@ pub async fn submit(
     State(state): State<Arc<AppState>>,
     FhirBody(body): FhirBody,
 ) -> Result<Response, ApiError> {
-    let submission = state.service.submit_bytes(&body).await?;
-    let actions: Vec<&str> = submission
-        .decisions
-        .iter()
-        .map(|d| d.review_action().code())
-        .collect();
+    let submission = state
+        .service
+        .submit_bytes(&Caller::Unauthenticated, &body)
+        .await?;
+    // What the response says of each item (`C` for a cancelled one; the stored answer's
+    // actions on a resubmission), never the engine's view of an item it did not answer.
+    let actions: Vec<&str> = submission.actions.iter().map(|a| a.code).collect();
     let replay = submission.stored.as_ref().is_some_and(|s| s.replay);
     if !replay {
         // A resubmission answered from the store issues nothing new: not counted again.

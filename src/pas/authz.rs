@@ -9,8 +9,6 @@
 
 use serde_json::Value;
 
-use super::check::CheckedRequest;
-
 const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
@@ -26,34 +24,28 @@ fn format_number(hash: u64) -> String {
     format!("PA-{:012X}", hash >> 16)
 }
 
-/// The identity of a request, from which its authorization numbers are derived.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestIdentity(String);
-
-impl RequestIdentity {
-    /// `claim|system|value` of the Claim's first identifier with a value; else
-    /// `bundle|system|value` of the Bundle identifier; else `claim-entry|fullUrl`.
-    pub fn of(request: &CheckedRequest) -> Self {
-        let claim_identifier = request
-            .claim()
-            .get("identifier")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .find_map(system_value);
-        if let Some((system, value)) = claim_identifier {
-            return Self(format!("claim|{system}|{value}"));
-        }
-        if let Some((system, value)) = request.bundle().get("identifier").and_then(system_value) {
-            return Self(format!("bundle|{system}|{value}"));
-        }
-        Self(format!("claim-entry|{}", request.claim_full_url()))
+/// What a request's authorization numbers are derived from: `claim|system|value` of the
+/// Claim's first identifier with a value; else `bundle|system|value` of the Bundle identifier;
+/// else `claim-entry|fullUrl`. Read once by the checks ([`super::request::RequestIdentity`]).
+pub(super) fn number_basis(claim: &Value, bundle: &Value, claim_full_url: &str) -> String {
+    let claim_identifier = claim
+        .get("identifier")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find_map(system_value);
+    if let Some((system, value)) = claim_identifier {
+        return format!("claim|{system}|{value}");
     }
-
-    /// The number of one certified item (`reviewAction.number`).
-    pub fn item_number(&self, sequence: u32) -> String {
-        format_number(fnv1a64(format!("{}#item={sequence}", self.0).as_bytes()))
+    if let Some((system, value)) = bundle.get("identifier").and_then(system_value) {
+        return format!("bundle|{system}|{value}");
     }
+    format!("claim-entry|{claim_full_url}")
+}
+
+/// The number of one certified item (`reviewAction.number`) of the request with this basis.
+pub(super) fn item_number(basis: &str, sequence: u32) -> String {
+    format_number(fnv1a64(format!("{basis}#item={sequence}").as_bytes()))
 }
 
 fn system_value(identifier: &Value) -> Option<(&str, &str)> {
@@ -81,10 +73,10 @@ mod tests {
 
     #[test]
     fn numbers_are_stable_and_distinct_per_item() {
-        let id = RequestIdentity("claim|urn:trnorg:9012345678|111099".into());
-        let one = id.item_number(1);
-        assert_eq!(one, id.item_number(1));
-        assert_ne!(one, id.item_number(2));
+        let id = "claim|urn:trnorg:9012345678|111099";
+        let one = item_number(id, 1);
+        assert_eq!(one, item_number(id, 1));
+        assert_ne!(one, item_number(id, 2));
         assert_eq!(one.len(), 15);
         assert!(one.starts_with("PA-"));
         assert!(

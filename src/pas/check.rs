@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
+use super::request::{CheckedRequest, Read};
 use crate::fhir::{BundleView, Issue, IssueType, operation_outcome};
 
 /// Limits on what a request may be.
@@ -70,64 +71,6 @@ impl Rejection {
             .map(|i| i.diagnostics.as_str())
             .collect::<Vec<_>>()
             .join("; ")
-    }
-}
-
-/// A request Bundle that passed the checks. Holds the raw JSON (what is echoed and stored)
-/// and the position of the Claim entry.
-#[derive(Debug, Clone)]
-pub struct CheckedRequest {
-    bundle: Value,
-    claim_index: usize,
-}
-
-impl CheckedRequest {
-    /// The request Bundle as received (unwrapped from `Parameters` when it came in one).
-    pub fn bundle(&self) -> &Value {
-        &self.bundle
-    }
-
-    pub fn into_bundle(self) -> Value {
-        self.bundle
-    }
-
-    /// Position of the Claim in `Bundle.entry` (always the first entry in PAS).
-    pub fn claim_index(&self) -> usize {
-        self.claim_index
-    }
-
-    /// The Claim resource.
-    pub fn claim(&self) -> &Value {
-        &self.bundle["entry"][self.claim_index]["resource"]
-    }
-
-    /// The Claim entry's fullUrl (checked present).
-    pub fn claim_full_url(&self) -> &str {
-        self.bundle["entry"][self.claim_index]["fullUrl"]
-            .as_str()
-            .unwrap_or_default()
-    }
-
-    /// FHIRPath of the Claim resource, e.g. `Bundle.entry[0].resource`.
-    pub fn claim_path(&self) -> String {
-        format!("Bundle.entry[{}].resource", self.claim_index)
-    }
-
-    /// An index over the Bundle's entries.
-    pub fn view(&self) -> BundleView<'_> {
-        BundleView::new(&self.bundle)
-    }
-
-    /// `Claim.item.sequence` of every item, in Claim order (checked positive and unique).
-    pub fn item_sequences(&self) -> Vec<u32> {
-        self.claim()
-            .get("item")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|item| item.get("sequence").and_then(Value::as_u64))
-            .filter_map(|s| u32::try_from(s).ok())
-            .collect()
     }
 }
 
@@ -208,34 +151,27 @@ pub fn check(value: Value, limits: &Limits) -> Result<CheckedRequest, Rejection>
     };
     check_entry_count(&bundle, limits.max_entries)?;
     check_bundle(&bundle)?;
-    check_claim(&bundle)?;
-    Ok(CheckedRequest {
-        bundle,
-        claim_index: 0,
-    })
+    // One index of the Bundle serves the reference checks and the reading of the request.
+    let read = {
+        let view = BundleView::new(&bundle);
+        check_claim(&bundle, &view)?;
+        if let Some(claim) = view.at(0) {
+            let issues = super::claim_values::check(&view, claim);
+            if !issues.is_empty() {
+                return Err(Rejection::new(400, issues));
+            }
+        }
+        Read::of(&bundle, &view, 0)
+    };
+    Ok(read.with(bundle))
 }
 
-/// The first `Parameters.parameter.resource` that is a Bundle.
+/// The Bundle a `Parameters` body carries ([`crate::fhir::parameters::bundle_parameter`]).
 fn unwrap_parameters(mut parameters: Value) -> Result<Value, Rejection> {
-    let position = parameters
-        .get("parameter")
-        .and_then(Value::as_array)
-        .and_then(|ps| {
-            ps.iter().position(|p| {
-                p.get("resource")
-                    .and_then(|r| r.get("resourceType"))
-                    .and_then(Value::as_str)
-                    == Some("Bundle")
-            })
-        });
-    match position {
-        Some(i) => Ok(parameters["parameter"][i]["resource"].take()),
-        None => Err(Rejection::bad_request(
-            Issue::error(
-                IssueType::Required,
-                "`Parameters` carries no `Bundle` resource parameter",
-            )
-            .at("Parameters.parameter"),
+    match crate::fhir::parameters::bundle_parameter(&parameters) {
+        Ok(i) => Ok(parameters["parameter"][i]["resource"].take()),
+        Err(gap) => Err(Rejection::bad_request(
+            Issue::error(IssueType::Required, gap.message).at(gap.path),
         )),
     }
 }
@@ -407,7 +343,7 @@ struct RefRule {
 const REQUESTED_SERVICE: &str =
     "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-requestedService";
 
-fn check_claim(bundle: &Value) -> Result<(), Rejection> {
+fn check_claim(bundle: &Value, view: &BundleView<'_>) -> Result<(), Rejection> {
     let entry = &bundle["entry"][0];
     let claim = &entry["resource"];
     let at = "Bundle.entry[0].resource";
@@ -447,9 +383,8 @@ fn check_claim(bundle: &Value) -> Result<(), Rejection> {
         }
     }
     check_items(claim, at, &mut issues);
-    let view = BundleView::new(bundle);
     for rule in reference_rules(claim, at) {
-        check_reference(&view, claim, &rule, &mut issues);
+        check_reference(view, claim, &rule, &mut issues);
     }
     if issues.is_empty() {
         Ok(())

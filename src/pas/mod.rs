@@ -1,10 +1,13 @@
 //! PAS 2.2.1 request and response: the checks a `Claim/$submit` Bundle must pass
-//! ([`check`]), the authorization numbers ([`authz`]), and the response Bundle ([`response`]).
+//! ([`check`]) and the typed request they produce ([`request`]), the authorization numbers
+//! ([`authz`]), and the response Bundle ([`response`]).
 
 pub mod authz;
 pub mod check;
+mod claim_values;
+pub mod request;
 pub mod response;
 
-pub use authz::RequestIdentity;
-pub use check::{CheckedRequest, Limits, Rejection, check, check_bytes};
-pub use response::{ItemAnswer, ResponseMeta};
+pub use check::{Limits, Rejection, check, check_bytes};
+pub use request::{CheckedRequest, Prior, RequestIdentity, RequestedItem};
+pub use response::{ItemAnswer, ResponseMeta, Verdict};

@@ -10,8 +10,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
-use super::check::CheckedRequest;
-use crate::fhir::BundleView;
+use super::request::CheckedRequest;
 use crate::policy::{Decision, Outcome, Period, Status};
 
 const PAS: &str = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition";
@@ -32,12 +31,71 @@ const REQUESTED_SERVICE_SYSTEMS: &[&str] = &[
     "http://hl7.org/fhir/sid/ndc",
 ];
 
-/// One Claim item's answer: the engine's decision and, for a certified or modified item, the
-/// authorization number the service issued.
+/// One Claim item's answer: what it is (the engine's decision, or cancelled by the submitter)
+/// and the authorization number the service gave it: the number issued for a certified or
+/// modified item, or the number of the authorization a cancelled item cancels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ItemAnswer {
-    pub decision: Decision,
+    pub sequence: u32,
+    pub verdict: Verdict,
     pub authorization_number: Option<String>,
+}
+
+/// What an item is answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// The policy engine's decision (A1, A6, A3, A4).
+    Decided(Decision),
+    /// Cancelled by the submitter (X12 306 `C`): nothing to decide, nothing authorized.
+    Cancelled,
+}
+
+impl ItemAnswer {
+    pub fn decided(decision: Decision, authorization_number: Option<String>) -> Self {
+        Self {
+            sequence: decision.sequence,
+            verdict: Verdict::Decided(decision),
+            authorization_number,
+        }
+    }
+
+    /// A cancelled item, with the number of the authorization it cancels, if it had one.
+    pub fn cancelled(sequence: u32, authorization_number: Option<String>) -> Self {
+        Self {
+            sequence,
+            verdict: Verdict::Cancelled,
+            authorization_number,
+        }
+    }
+
+    /// The engine's decision, `None` for a cancelled item.
+    pub fn decision(&self) -> Option<&Decision> {
+        match &self.verdict {
+            Verdict::Decided(decision) => Some(decision),
+            Verdict::Cancelled => None,
+        }
+    }
+
+    /// What this answer authorizes: the decision's authorization; nothing when cancelled.
+    pub fn authorization(&self) -> Option<&crate::policy::Authorization> {
+        self.decision().and_then(|d| d.outcome.authorization())
+    }
+
+    /// The X12 306 review action the response shows: `C` when cancelled, else the engine's.
+    pub fn review_code(&self) -> &'static str {
+        self.action().1
+    }
+
+    /// `(display, code)` of the review action.
+    fn action(&self) -> (&'static str, &'static str) {
+        match &self.verdict {
+            Verdict::Cancelled => (CANCELLED_DISPLAY, CANCELLED_CODE),
+            Verdict::Decided(decision) => {
+                let action = decision.review_action();
+                (action.display(), action.code())
+            }
+        }
+    }
 }
 
 /// What identifies this response, chosen by the caller so that tests can pin it.
@@ -58,31 +116,18 @@ pub struct ResponseMeta {
 pub const CANCELLED_CODE: &str = "C";
 const CANCELLED_DISPLAY: &str = "Cancelled";
 
-/// Builds the response Bundle.
+/// Builds the response Bundle: one ClaimResponse item per answer, in the order given.
 ///
 /// Built parts are moved into place, never passed through `json!` (which copies a `Value`
 /// argument by serializing it again): the ClaimResponse and the echoed resources are the
 /// bulk of the response, and copying them twice more was a fifth of the evaluation's time.
 pub fn build(request: &CheckedRequest, answers: &[ItemAnswer], meta: &ResponseMeta) -> Value {
-    build_with_cancelled(request, answers, meta, &[])
-}
-
-/// Builds the response Bundle of a request some of whose items the submitter cancels
-/// (`certificationType` 3 or `infoCancelled`): those items are answered with review action
-/// `C` (Cancelled) and the number of the authorization they cancel, and authorize nothing.
-pub fn build_with_cancelled(
-    request: &CheckedRequest,
-    answers: &[ItemAnswer],
-    meta: &ResponseMeta,
-    cancelled: &[u32],
-) -> Value {
-    let view = request.view();
-    let claim_response = claim_response(request, &view, answers, meta, cancelled);
+    let claim_response = claim_response(request, answers, meta);
     let mut entries = vec![entry(
         Value::String(format!("urn:uuid:{}", meta.id)),
         claim_response,
     )];
-    entries.extend(referenced_entries(request, &view));
+    entries.extend(request.echoed_entries().cloned());
     let mut bundle = json!({
         "resourceType": "Bundle",
         "id": meta.id,
@@ -109,63 +154,7 @@ fn instant(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// Resource types `ClaimResponse.requestor` may name (profile-requestor, an Organization, or
-/// profile-practitionerrole).
-const REQUESTOR_TYPES: &[&str] = &["Organization", "PractitionerRole"];
-
-/// `Claim.provider`, echoed as `ClaimResponse.requestor` unless it names a resource the
-/// response profile does not allow there (a bare Practitioner, which base R4 lets a Claim
-/// name): the element is optional, so it is left out rather than made non-conformant.
-fn requestor<'a>(request: &'a CheckedRequest, view: &BundleView<'a>) -> Option<&'a Value> {
-    let provider = request.claim().get("provider")?;
-    match provider.get("reference").and_then(Value::as_str) {
-        None => Some(provider),
-        Some(reference) => view
-            .resolve(reference, Some(request.claim_index()))
-            .filter(|entry| REQUESTOR_TYPES.contains(&entry.resource_type))
-            .map(|_| provider),
-    }
-}
-
-/// Patient, insurer and requestor as the request carried them, each once, in that order.
-fn referenced_entries(request: &CheckedRequest, view: &BundleView<'_>) -> Vec<Value> {
-    let claim = request.claim();
-    let mut seen = Vec::new();
-    let mut entries = Vec::new();
-    let references = [
-        claim.get("patient"),
-        claim.get("insurer"),
-        requestor(request, view),
-    ];
-    for reference in references {
-        let Some(reference) = reference
-            .and_then(|r| r.get("reference"))
-            .and_then(Value::as_str)
-        else {
-            continue;
-        };
-        let Some(entry) = view.resolve(reference, Some(request.claim_index())) else {
-            continue;
-        };
-        if seen.contains(&entry.index) {
-            continue;
-        }
-        seen.push(entry.index);
-        let full_url = entry
-            .full_url
-            .map_or(Value::Null, |u| Value::String(u.to_owned()));
-        entries.push(self::entry(full_url, entry.resource.clone()));
-    }
-    entries
-}
-
-fn claim_response(
-    request: &CheckedRequest,
-    view: &BundleView<'_>,
-    answers: &[ItemAnswer],
-    meta: &ResponseMeta,
-    cancelled: &[u32],
-) -> Value {
+fn claim_response(request: &CheckedRequest, answers: &[ItemAnswer], meta: &ResponseMeta) -> Value {
     let claim = request.claim();
     let mut identifiers = vec![json!({
         "system": meta.identifier_system,
@@ -187,7 +176,7 @@ fn claim_response(
     cr.insert("resourceType".into(), json!("ClaimResponse"));
     cr.insert("id".into(), json!(meta.id));
     cr.insert("meta".into(), json!({"profile": [PROFILE_CLAIM_RESPONSE]}));
-    cr.insert("text".into(), narrative(answers, cancelled));
+    cr.insert("text".into(), narrative(answers));
     cr.insert("identifier".into(), Value::Array(identifiers));
     cr.insert("status".into(), json!("active"));
     cr.insert("type".into(), claim["type"].clone());
@@ -195,7 +184,7 @@ fn claim_response(
     cr.insert("patient".into(), claim["patient"].clone());
     cr.insert("created".into(), json!(instant(meta.created)));
     cr.insert("insurer".into(), claim["insurer"].clone());
-    if let Some(provider) = requestor(request, view) {
+    if let Some(provider) = request.requestor() {
         cr.insert("requestor".into(), provider.clone());
     }
     cr.insert("request".into(), claim_reference(request));
@@ -206,15 +195,7 @@ fn claim_response(
     let items: Vec<Value> = answers
         .iter()
         .enumerate()
-        .map(|(i, answer)| {
-            item(
-                claim,
-                answer,
-                note_number(i),
-                meta,
-                cancelled.contains(&answer.decision.sequence),
-            )
-        })
+        .map(|(i, answer)| item(request, answer, note_number(i), meta))
         .collect();
     cr.insert("item".into(), Value::Array(items));
     let notes: Vec<Value> = answers
@@ -224,10 +205,9 @@ fn claim_response(
             json!({
                 "number": note_number(i),
                 "type": "display",
-                "text": if cancelled.contains(&answer.decision.sequence) {
-                    cancelled_note(answer)
-                } else {
-                    note_text(answer)
+                "text": match &answer.verdict {
+                    Verdict::Cancelled => cancelled_note(answer),
+                    Verdict::Decided(decision) => note_text(decision, answer),
                 },
             })
         })
@@ -239,11 +219,11 @@ fn claim_response(
 /// A short generated narrative (dom-6): each item's review action and number. It names no
 /// patient data and no free text from the request, so nothing in it needs escaping beyond
 /// what [`escape`] covers.
-fn narrative(answers: &[ItemAnswer], cancelled: &[u32]) -> Value {
+fn narrative(answers: &[ItemAnswer]) -> Value {
     let rows: String = answers
         .iter()
         .map(|answer| {
-            let (display, code) = action_of(answer, cancelled);
+            let (display, code) = answer.action();
             let number = answer
                 .authorization_number
                 .as_deref()
@@ -251,7 +231,7 @@ fn narrative(answers: &[ItemAnswer], cancelled: &[u32]) -> Value {
                 .unwrap_or_default();
             format!(
                 "<li>Item {}: {display} ({code}){number}</li>",
-                answer.decision.sequence,
+                answer.sequence,
             )
         })
         .collect();
@@ -277,9 +257,9 @@ fn note_number(index: usize) -> u64 {
 /// `partial` otherwise, which the service never lets happen but the builder does not assume.
 fn outcome(request: &CheckedRequest, answers: &[ItemAnswer]) -> &'static str {
     let answered = request
-        .item_sequences()
+        .items()
         .iter()
-        .all(|seq| answers.iter().any(|a| a.decision.sequence == *seq));
+        .all(|item| answers.iter().any(|a| a.sequence == item.sequence));
     if answered { "complete" } else { "partial" }
 }
 
@@ -309,22 +289,14 @@ fn claim_reference(request: &CheckedRequest) -> Value {
     Value::Object(reference)
 }
 
-fn claim_item(claim: &Value, sequence: u32) -> Option<&Value> {
-    claim
-        .get("item")
-        .and_then(Value::as_array)?
+/// The `Claim.item` an answer is about, at the position the checks read it from.
+fn claim_item(request: &CheckedRequest, sequence: u32) -> Option<&Value> {
+    let index = request
+        .items()
         .iter()
-        .find(|item| item.get("sequence").and_then(Value::as_u64) == Some(u64::from(sequence)))
-}
-
-/// The review action shown for an item: `C` when cancelled, else the engine's.
-fn action_of(answer: &ItemAnswer, cancelled: &[u32]) -> (&'static str, &'static str) {
-    if cancelled.contains(&answer.decision.sequence) {
-        (CANCELLED_DISPLAY, CANCELLED_CODE)
-    } else {
-        let action = answer.decision.review_action();
-        (action.display(), action.code())
-    }
+        .find(|i| i.sequence == sequence)?
+        .index;
+    request.claim().get("item")?.get(index)
 }
 
 /// The explanation of a cancelled item: what was cancelled, and nothing the engine said
@@ -337,26 +309,14 @@ fn cancelled_note(answer: &ItemAnswer) -> String {
         .unwrap_or_default();
     format!(
         "Item {}, {CANCELLED_DISPLAY} ({CANCELLED_CODE}): cancelled by the submitter{number}.",
-        answer.decision.sequence
+        answer.sequence
     )
 }
 
-fn item(
-    claim: &Value,
-    answer: &ItemAnswer,
-    note: u64,
-    meta: &ResponseMeta,
-    cancelled: bool,
-) -> Value {
-    let decision = &answer.decision;
-    let (display, code) = if cancelled {
-        (CANCELLED_DISPLAY, CANCELLED_CODE)
-    } else {
-        let action = decision.review_action();
-        (action.display(), action.code())
-    };
+fn item(request: &CheckedRequest, answer: &ItemAnswer, note: u64, meta: &ResponseMeta) -> Value {
+    let (display, code) = answer.action();
     let mut extensions = Vec::new();
-    if let Some(authorization) = decision.outcome.authorization().filter(|_| !cancelled) {
+    if let Some(authorization) = answer.authorization() {
         extensions.push(json!({
             "url": format!("{PAS}/extension-itemPreAuthIssueDate"),
             "valueDate": meta.created.date_naive().to_string(),
@@ -365,7 +325,7 @@ fn item(
             "url": format!("{PAS}/extension-itemPreAuthPeriod"),
             "valuePeriod": period(&authorization.period),
         }));
-        let requested = claim_item(claim, decision.sequence);
+        let requested = claim_item(request, answer.sequence);
         if let Some(detail) = authorized_detail(requested, authorization.quantity) {
             extensions.push(detail);
         }
@@ -386,7 +346,7 @@ fn item(
     if !extensions.is_empty() {
         item.insert("extension".into(), Value::Array(extensions));
     }
-    item.insert("itemSequence".into(), json!(decision.sequence));
+    item.insert("itemSequence".into(), json!(answer.sequence));
     item.insert("noteNumber".into(), json!([note]));
     item.insert(
         "adjudication".into(),
@@ -462,8 +422,7 @@ fn decimal(value: f64) -> Value {
 }
 
 /// The explanation of one item for `processNote.text`.
-fn note_text(answer: &ItemAnswer) -> String {
-    let decision = &answer.decision;
+fn note_text(decision: &Decision, answer: &ItemAnswer) -> String {
     let action = decision.review_action();
     let mut lines = vec![format!(
         "Item {}, {} ({}): {}",
@@ -588,8 +547,8 @@ mod tests {
 
     fn answers() -> Vec<ItemAnswer> {
         vec![
-            ItemAnswer {
-                decision: decision(
+            ItemAnswer::decided(
+                decision(
                     1,
                     Outcome::Modified {
                         authorized: Authorization {
@@ -598,31 +557,28 @@ mod tests {
                         },
                     },
                 ),
-                authorization_number: Some("PA-000000000001".into()),
-            },
-            ItemAnswer {
-                decision: decision(
+                Some("PA-000000000001".into()),
+            ),
+            ItemAnswer::decided(
+                decision(
                     2,
                     Outcome::Certified(Authorization {
                         quantity: None,
                         period: period(),
                     }),
                 ),
-                authorization_number: Some("PA-000000000002".into()),
-            },
-            ItemAnswer {
-                decision: decision(3, Outcome::NotCertified),
-                authorization_number: None,
-            },
-            ItemAnswer {
-                decision: decision(
+                Some("PA-000000000002".into()),
+            ),
+            ItemAnswer::decided(decision(3, Outcome::NotCertified), None),
+            ItemAnswer::decided(
+                decision(
                     4,
                     Outcome::Pended {
                         documents: vec!["HER2 ISH report".into()],
                     },
                 ),
-                authorization_number: None,
-            },
+                None,
+            ),
         ]
     }
 

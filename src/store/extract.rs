@@ -13,8 +13,6 @@ use crate::fhir::bundle::{BundleView, Entry};
 /// The NPI naming system; a provider's NPI is preferred over its other identifiers.
 pub const NPI_SYSTEM: &str = "http://hl7.org/fhir/sid/us-npi";
 const IDENTIFIER_TYPE_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v2-0203";
-const RELATED_CLAIM_SYSTEM: &str =
-    "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship";
 
 /// What a request Bundle is stored and matched under.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,8 +32,50 @@ pub struct RequestKeys {
     /// The insurer's first identifier as `system|value`.
     pub insurer_id: Option<String>,
     /// The identifier of the claim this one updates or cancels (`Claim.related` with
-    /// relationship `prior`), as `system|value`.
+    /// relationship `prior`), as `system|value`, when the request says it.
     pub prior_claim_identifier: Option<String>,
+    /// The prior as the request names it ([`crate::pas::Prior::key`]); empty for an original
+    /// request. With the submitter and the Claim identifier, the identity of the request.
+    pub prior_key: String,
+    /// The Claim entry's fullUrl, by which a later update may name this version.
+    pub claim_full_url: Option<String>,
+    /// The Claim's logical id, by which a later update may name this version (`Claim/id`).
+    pub claim_resource_id: Option<String>,
+}
+
+impl RequestKeys {
+    /// The keys of a checked request sent by `submitter`, from what the checks read.
+    pub fn of(submitter: &str, request: &crate::pas::CheckedRequest) -> Result<Self, ExtractError> {
+        let identity = request.identity();
+        let lookup = request.lookup_keys();
+        let claim_identifier = identity
+            .claim_identifier
+            .clone()
+            .ok_or_else(|| ExtractError {
+                path: format!("{}.identifier", request.claim_path()),
+                message: "the Claim has no identifier with a value".to_owned(),
+            })?;
+        Ok(Self {
+            submitter: submitter.to_owned(),
+            bundle_identifier: identity.bundle_identifier.clone(),
+            claim_identifier,
+            patient_member_id: lookup.patient_member_id.clone(),
+            provider_id: lookup.provider_id.clone(),
+            insurer_id: lookup.insurer_id.clone(),
+            prior_claim_identifier: identity
+                .prior
+                .as_ref()
+                .and_then(|p| p.identifier())
+                .map(str::to_owned),
+            prior_key: identity.prior.as_ref().map(|p| p.key()).unwrap_or_default(),
+            claim_full_url: Some(request.claim_full_url().to_owned()),
+            claim_resource_id: request
+                .claim()
+                .get("id")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+    }
 }
 
 /// A request that lacks what the store needs, with the FHIRPath location of the gap.
@@ -65,6 +105,30 @@ pub struct LookupKeys {
     pub insurer_id: Option<String>,
 }
 
+impl LookupKeys {
+    /// No keys (a Claim entry the index could not read).
+    pub fn empty(claim_index: usize) -> Self {
+        Self {
+            claim_path: format!("Bundle.entry[{claim_index}].resource"),
+            claim_identifier: None,
+            patient_member_id: None,
+            provider_id: None,
+            insurer_id: None,
+        }
+    }
+}
+
+/// What the Claim in `claim` is found under, through an index of its Bundle.
+pub fn lookup_keys_of(view: &BundleView<'_>, claim: &Entry<'_>) -> LookupKeys {
+    LookupKeys {
+        claim_path: claim.path(),
+        claim_identifier: claim_identifier(claim),
+        patient_member_id: member_id(view, claim),
+        provider_id: provider_id(view, claim),
+        insurer_id: insurer_id(view, claim),
+    }
+}
+
 /// Reads what a Bundle's Claim is found under; fails only when there is no Claim.
 pub fn lookup_keys(bundle: &Value) -> Result<LookupKeys, ExtractError> {
     let view = BundleView::new(bundle);
@@ -72,16 +136,12 @@ pub fn lookup_keys(bundle: &Value) -> Result<LookupKeys, ExtractError> {
         path: "Bundle.entry".to_owned(),
         message: "the Bundle holds no Claim".to_owned(),
     })?;
-    Ok(LookupKeys {
-        claim_path: claim.path(),
-        claim_identifier: claim_identifier(claim),
-        patient_member_id: member_id(&view, claim),
-        provider_id: provider_id(&view, claim),
-        insurer_id: insurer_id(&view, claim),
-    })
+    Ok(lookup_keys_of(&view, claim))
 }
 
-/// Reads the store keys of a `$submit` request Bundle.
+/// Reads the store keys of a `$submit` request Bundle that has not been through the checks
+/// (store tests, tools); the service takes them from its checked request
+/// ([`RequestKeys::of`]). The submitter is `Bundle.identifier.system`.
 pub fn request_keys(bundle: &Value) -> Result<RequestKeys, ExtractError> {
     let view = BundleView::new(bundle);
     let claim = focal_claim(&view).ok_or_else(|| ExtractError {
@@ -98,6 +158,7 @@ pub fn request_keys(bundle: &Value) -> Result<RequestKeys, ExtractError> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
+    let prior = crate::pas::request::prior(&view, claim);
     Ok(RequestKeys {
         submitter,
         bundle_identifier,
@@ -105,7 +166,13 @@ pub fn request_keys(bundle: &Value) -> Result<RequestKeys, ExtractError> {
         patient_member_id: member_id(&view, claim),
         provider_id: provider_id(&view, claim),
         insurer_id: insurer_id(&view, claim),
-        prior_claim_identifier: prior_claim_identifier(&view, claim),
+        prior_claim_identifier: prior
+            .as_ref()
+            .and_then(|p| p.identifier())
+            .map(str::to_owned),
+        prior_key: prior.as_ref().map(|p| p.key()).unwrap_or_default(),
+        claim_full_url: claim.full_url.map(str::to_owned),
+        claim_resource_id: claim.id.map(str::to_owned),
     })
 }
 
@@ -243,32 +310,6 @@ fn insurer_id(view: &BundleView<'_>, claim: &Entry<'_>) -> Option<String> {
         .or_else(|| reference_identifier(reference))
 }
 
-fn prior_claim_identifier(view: &BundleView<'_>, claim: &Entry<'_>) -> Option<String> {
-    let related = claim.resource.get("related").and_then(Value::as_array)?;
-    related
-        .iter()
-        .filter(|r| {
-            r.pointer("/relationship/coding")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .any(|c| {
-                    c.get("code").and_then(Value::as_str) == Some("prior")
-                        && c.get("system")
-                            .and_then(Value::as_str)
-                            .is_none_or(|s| s == RELATED_CLAIM_SYSTEM)
-                })
-        })
-        .find_map(|r| {
-            let reference = r.get("claim");
-            reference_identifier(reference).or_else(|| {
-                resolve(view, claim, reference)
-                    .filter(|e| e.resource_type == "Claim")
-                    .and_then(claim_identifier)
-            })
-        })
-}
-
 /// SHA-256 (hex) of the request's content, the same for every resubmission of one request.
 ///
 /// Object keys are sorted recursively, so member order does not matter, and the Bundle's own
@@ -321,6 +362,11 @@ mod tests {
                 provider_id: Some("http://hl7.org/fhir/sid/us-npi|8189991234".into()),
                 insurer_id: Some("http://hl7.org/fhir/sid/us-npi|1234567893".into()),
                 prior_claim_identifier: None,
+                prior_key: String::new(),
+                claim_full_url: Some(
+                    "http://example.org/fhir/Claim/HomecareAuthorizationExample".into()
+                ),
+                claim_resource_id: Some("HomecareAuthorizationExample".into()),
             })
         );
     }

@@ -78,26 +78,11 @@ impl InquiryKeys {
 pub fn request_bundle(body: &Value) -> Result<&Value, ExtractError> {
     match body.get("resourceType").and_then(Value::as_str) {
         Some("Bundle") => Ok(body),
-        Some("Parameters") => body
-            .get("parameter")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-            .find(|(_, p)| p.get("name").and_then(Value::as_str) == Some("resource"))
-            .map(|(i, p)| {
-                p.get("resource")
-                    .filter(|r| r.get("resourceType").and_then(Value::as_str) == Some("Bundle"))
-                    .ok_or_else(|| ExtractError {
-                        path: format!("Parameters.parameter[{i}].resource"),
-                        message: "the `resource` parameter holds no Bundle".to_owned(),
-                    })
-            })
-            .unwrap_or_else(|| {
-                Err(ExtractError {
-                    path: "Parameters.parameter".to_owned(),
-                    message: "no `resource` parameter with the inquiry Bundle".to_owned(),
-                })
+        Some("Parameters") => crate::fhir::parameters::bundle_parameter(body)
+            .map(|i| &body["parameter"][i]["resource"])
+            .map_err(|gap| ExtractError {
+                path: gap.path,
+                message: gap.message,
             }),
         other => Err(ExtractError {
             path: "resourceType".to_owned(),
@@ -284,7 +269,8 @@ mod tests {
                 .err()
                 .map(|e| e.to_string()),
             Some(
-                "no `resource` parameter with the inquiry Bundle at `Parameters.parameter`"
+                "`Parameters` carries no `resource` parameter with a Bundle at \
+                 `Parameters.parameter`"
                     .to_owned()
             )
         );

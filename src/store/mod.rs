@@ -22,14 +22,16 @@
 //! (one transaction per request) for benchmark baselines.
 //!
 //! # Identity, idempotency and versions
-//! A Claim identifier from one submitter names exactly one request content:
-//! - the same identifier with the same content ([`extract::content_hash`]) is a replay:
+//! A request is identified by its submitter, its Claim identifier and its prior (the claim it
+//! updates, as the request names it: [`RequestKeys::prior_key`], empty for an original),
+//! and that identity names exactly one request content:
+//! - the same identity with the same content ([`extract::content_hash`]) is a replay:
 //!   [`Recorded::Replay`] carries the stored answer, with its authorization numbers, and no
 //!   row is added (a unique index settles concurrent duplicates, also across instances);
-//! - the same identifier with different content is [`StoreError::Conflict`]: silently
+//! - the same identity with different content is [`StoreError::Conflict`]: silently
 //!   answering a different question, or issuing a second authorization, would both be wrong.
-//!   A change is sent as an update, which has its own Claim identifier (as in the PAS IG's
-//!   update example) and names the prior claim in `Claim.related`.
+//!   A change is sent as an update naming the prior claim in `Claim.related`, under its own
+//!   Claim identifier (the PAS IG's update example) or the prior's (the PAS conformance kit).
 //!
 //! An original request and its updates form a *chain*; each update or cancellation is a new
 //! version ([`NewSubmission::superseding`]) linked to the version it was evaluated against.
@@ -58,34 +60,32 @@ macro_rules! ig_example {
 
 pub mod extract;
 pub mod inquiry;
+mod rows;
+mod schema;
+mod sql;
+mod writer;
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::{DateTime, Months, NaiveDate, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, Months, NaiveDate, Utc};
 use serde_json::Value;
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyConnection, AnyPool, Row, SqlSafeStr};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::pas::Prior;
 use crate::policy::decision::ReviewAction;
 pub use extract::{ExtractError, RequestKeys, content_hash, request_keys};
 pub use inquiry::InquiryKeys;
+pub use schema::MIGRATIONS;
+use writer::{Job, JsonColumns};
 
 /// The database used when none is configured: `pas-adapter.db` in the working folder.
 pub const DEFAULT_URI: &str = "sqlite://pas-adapter.db";
 
 /// Answers are kept at least this long after their authorized period ends.
 pub const MIN_RETENTION_MONTHS: u32 = 6;
-
-/// The schema, embedded so that the binary migrates any database it is pointed at.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "submissions",
-    include_str!("../../migrations/0001_submissions.sql"),
-)];
 
 /// Why a store operation failed. `Conflict`, `NotFound` and `InquiryTooBroad` are the
 /// caller's (4xx); the others are ours (5xx).
@@ -116,7 +116,7 @@ pub enum StoreError {
 
 impl StoreError {
     /// Errors that belong to one submission and must not fail the rest of its batch.
-    fn is_per_submission(&self) -> bool {
+    pub(crate) fn is_per_submission(&self) -> bool {
         matches!(self, Self::Conflict(_) | Self::NotFound(_))
     }
 }
@@ -177,7 +177,7 @@ impl Status {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
             "active" => Some(Self::Active),
             "cancelled" => Some(Self::Cancelled),
@@ -214,7 +214,8 @@ pub struct NewSubmission {
 }
 
 impl NewSubmission {
-    /// A new original request: keys and content hash are read from the request Bundle.
+    /// A submission of a Bundle that has not been through the request checks (store tests,
+    /// tools): its keys are read from the Bundle ([`request_keys`]).
     pub fn new(
         request: Value,
         response: Value,
@@ -223,7 +224,26 @@ impl NewSubmission {
         authorizations: Vec<ItemAuthorization>,
     ) -> Result<Self, ExtractError> {
         let keys = request_keys(&request)?;
-        Ok(Self {
+        Ok(Self::with_keys(
+            keys,
+            request,
+            response,
+            decision_trace,
+            policy_revision,
+            authorizations,
+        ))
+    }
+
+    /// A submission filed under `keys`, which the caller read from the checked request.
+    pub fn with_keys(
+        keys: RequestKeys,
+        request: Value,
+        response: Value,
+        decision_trace: Value,
+        policy_revision: impl Into<String>,
+        authorizations: Vec<ItemAuthorization>,
+    ) -> Self {
+        Self {
             keys,
             content_hash: content_hash(&request),
             policy_revision: policy_revision.into(),
@@ -233,7 +253,7 @@ impl NewSubmission {
             authorizations,
             supersedes: None,
             status: Status::Active,
-        })
+        }
     }
 
     /// Makes this the next version of `prior`'s chain (an update evaluated against `prior`).
@@ -249,7 +269,7 @@ impl NewSubmission {
     }
 
     /// The last day any item is authorized through (A1/A6 periods), for retention.
-    fn authorized_until(&self) -> Option<NaiveDate> {
+    pub(crate) fn authorized_until(&self) -> Option<NaiveDate> {
         self.authorizations
             .iter()
             .filter(|a| {
@@ -276,6 +296,11 @@ pub struct StoredSubmission {
     pub submitter: String,
     pub bundle_identifier: Option<String>,
     pub claim_identifier: String,
+    /// The prior as this version's request named it ('' for an original request).
+    pub prior_key: String,
+    /// The fullUrl and logical id of this version's Claim, by which an update may name it.
+    pub claim_full_url: Option<String>,
+    pub claim_resource_id: Option<String>,
     pub content_hash: String,
     pub patient_member_id: Option<String>,
     pub provider_id: Option<String>,
@@ -369,84 +394,6 @@ pub struct PurgeReport {
     pub submissions: u64,
 }
 
-struct Job {
-    submission: NewSubmission,
-    /// The JSON columns, serialized by the caller: the writer is one task for every request,
-    /// so the work each record costs it is what caps durable throughput.
-    json: JsonColumns,
-    reply: oneshot::Sender<Result<Recorded, StoreError>>,
-}
-
-/// `request_json`, `response_json` and `decision_trace_json` as they are written.
-struct JsonColumns {
-    request: String,
-    response: String,
-    decision_trace: String,
-}
-
-impl JsonColumns {
-    fn of(submission: &NewSubmission) -> Self {
-        Self {
-            request: submission.request.to_string(),
-            response: submission.response.to_string(),
-            decision_trace: submission.decision_trace.to_string(),
-        }
-    }
-}
-
-/// What one submission did inside a batch's transaction, before the batch commits.
-enum Applied {
-    /// Inserted as a new row: the stored record is the submission itself plus these.
-    Fresh {
-        id: String,
-        chain_id: String,
-        version: u32,
-        received_at: DateTime<Utc>,
-    },
-    /// The identical request was recorded before.
-    Replay(Box<StoredSubmission>),
-}
-
-impl Applied {
-    /// The record this is, built by moving the submission's parts (no re-read, no re-parse).
-    fn into_recorded(self, new: NewSubmission) -> Recorded {
-        match self {
-            Applied::Replay(stored) => Recorded::Replay(*stored),
-            Applied::Fresh {
-                id,
-                chain_id,
-                version,
-                received_at,
-            } => {
-                let authorized_until = new.authorized_until();
-                let mut authorizations = new.authorizations;
-                authorizations.sort_by_key(|a| a.item_sequence);
-                Recorded::Fresh(StoredSubmission {
-                    id,
-                    chain_id,
-                    version,
-                    supersedes: new.supersedes,
-                    status: new.status,
-                    received_at,
-                    submitter: new.keys.submitter,
-                    bundle_identifier: new.keys.bundle_identifier,
-                    claim_identifier: new.keys.claim_identifier,
-                    content_hash: new.content_hash,
-                    patient_member_id: new.keys.patient_member_id,
-                    provider_id: new.keys.provider_id,
-                    insurer_id: new.keys.insurer_id,
-                    policy_revision: new.policy_revision,
-                    authorized_until,
-                    request: new.request,
-                    response: new.response,
-                    decision_trace: new.decision_trace,
-                    authorizations,
-                })
-            }
-        }
-    }
-}
-
 /// The submission store. Cheap to clone; all clones share one pool and one writer task.
 #[derive(Clone)]
 pub struct Store {
@@ -463,11 +410,6 @@ impl std::fmt::Debug for Store {
             .finish_non_exhaustive()
     }
 }
-
-const COLUMNS: &str = "id, chain_id, version, supersedes, status, received_at, submitter, \
-    bundle_identifier, claim_identifier, content_hash, patient_member_id, provider_id, \
-    insurer_id, policy_revision, authorized_until, request_json, response_json, \
-    decision_trace_json";
 
 impl Store {
     /// Opens (creating a SQLite file if missing) and migrates the database at `uri`, and
@@ -499,11 +441,11 @@ impl Store {
             });
         }
         let pool = pool_options.connect(&uri).await?;
-        migrate(&pool, backend).await?;
+        schema::migrate(&pool, backend).await?;
 
         let (tx, rx) = mpsc::channel(options.max_batch.max(1) * 4);
         let counters = Arc::new(Counters::default());
-        tokio::spawn(write_loop(
+        tokio::spawn(writer::write_loop(
             pool.clone(),
             backend,
             rx,
@@ -541,7 +483,7 @@ impl Store {
     /// One stored version by id.
     pub async fn get(&self, id: &str) -> Result<Option<StoredSubmission>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        load(&mut conn, id).await
+        sql::load(&mut conn, id).await
     }
 
     /// The latest version of the chain the claim identifier (of any of its versions) from
@@ -552,17 +494,48 @@ impl Store {
         claim_identifier: &str,
     ) -> Result<Option<StoredSubmission>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let chain: Option<String> = sqlx::query(
-            "SELECT chain_id FROM submissions WHERE submitter = $1 AND claim_identifier = $2",
-        )
-        .bind(submitter)
-        .bind(claim_identifier)
-        .fetch_optional(&mut *conn)
-        .await?
-        .map(|row| row.try_get("chain_id"))
-        .transpose()?;
-        match chain {
-            Some(chain) => latest_in_chain(&mut conn, &chain).await,
+        match sql::chain_of_claim(&mut conn, submitter, claim_identifier).await? {
+            Some(chain) => sql::latest_in_chain(&mut conn, &chain).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The stored version an update from `submitter` applies to, however it names its prior:
+    /// by identifier, the latest version of that identifier's chain; by a Claim it carries,
+    /// the version recorded with that Claim's fullUrl, else the latest of the carried
+    /// Claim's identifier; by a literal reference to a Claim it does not carry, the version
+    /// recorded with that fullUrl or `Claim/id`. An update of a version that is no longer
+    /// the latest is then refused by [`Store::record`] (409).
+    pub async fn find_prior(
+        &self,
+        submitter: &str,
+        prior: &Prior,
+    ) -> Result<Option<StoredSubmission>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let by_claim = |identifier: &str| (submitter.to_owned(), identifier.to_owned());
+        let chain_identifier = match prior {
+            Prior::Identifier(identifier) => Some(by_claim(identifier)),
+            Prior::Carried {
+                full_url,
+                identifier,
+            } => {
+                if let Some(id) = sql::version_by_reference(&mut conn, submitter, full_url).await? {
+                    return sql::load(&mut conn, &id).await;
+                }
+                identifier.as_deref().map(by_claim)
+            }
+            Prior::Reference(reference) => {
+                return match sql::version_by_reference(&mut conn, submitter, reference).await? {
+                    Some(id) => sql::load(&mut conn, &id).await,
+                    None => Ok(None),
+                };
+            }
+        };
+        let Some((submitter, identifier)) = chain_identifier else {
+            return Ok(None);
+        };
+        match sql::chain_of_claim(&mut conn, &submitter, &identifier).await? {
+            Some(chain) => sql::latest_in_chain(&mut conn, &chain).await,
             None => Ok(None),
         }
     }
@@ -573,9 +546,9 @@ impl Store {
         number: &str,
     ) -> Result<Option<StoredSubmission>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let chains = chains_with_number(&mut conn, number).await?;
+        let chains = sql::chains_with_number(&mut conn, number).await?;
         match chains.first() {
-            Some(chain) => latest_in_chain(&mut conn, chain).await,
+            Some(chain) => sql::latest_in_chain(&mut conn, chain).await,
             None => Ok(None),
         }
     }
@@ -583,7 +556,7 @@ impl Store {
     /// Every version of a chain, oldest first.
     pub async fn history(&self, chain_id: &str) -> Result<Vec<StoredSubmission>, StoreError> {
         let mut conn = self.pool.acquire().await?;
-        history(&mut conn, chain_id).await
+        sql::history(&mut conn, chain_id).await
     }
 
     /// The latest version of every chain the inquiry matches, oldest chain first.
@@ -595,7 +568,7 @@ impl Store {
     pub async fn inquire(&self, keys: &InquiryKeys) -> Result<Vec<StoredSubmission>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let candidates: Vec<String> = if let Some(number) = &keys.authorization_number {
-            chains_with_number(&mut conn, number).await?
+            sql::chains_with_number(&mut conn, number).await?
         } else if let Some(claim) = &keys.claim_identifier {
             sqlx::query(
                 "SELECT DISTINCT chain_id FROM submissions WHERE claim_identifier = $1 \
@@ -628,7 +601,7 @@ impl Store {
 
         let mut found = Vec::new();
         for chain in candidates {
-            let versions = history(&mut conn, &chain).await?;
+            let versions = sql::history(&mut conn, &chain).await?;
             if !keys.matches_chain(&versions) {
                 continue;
             }
@@ -659,7 +632,7 @@ impl Store {
             .to_string();
         const EXPIRED: &str = "SELECT chain_id FROM submissions GROUP BY chain_id \
             HAVING MAX(COALESCE(authorized_until, SUBSTR(received_at, 1, 10))) < $1";
-        let mut tx = begin_write(&self.pool, self.backend).await?;
+        let mut tx = writer::begin_write(&self.pool, self.backend).await?;
         let chains: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) AS n FROM ({EXPIRED}) expired"
         )))
@@ -700,393 +673,6 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-/// Brings the schema up to date. PostgreSQL instances starting together serialize on the
-/// migrator's advisory lock; SQLite has none, so a process that lost the race (its migration
-/// saw an old schema version and then hit the tables the winner created) reads the applied
-/// versions again and finds nothing left to do.
-async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
-    let migrator = migrator();
-    let mut attempt = 0;
-    loop {
-        match migrator.run(pool).await {
-            Ok(()) => return Ok(()),
-            Err(error) if backend == Backend::Sqlite && attempt < 5 => {
-                attempt += 1;
-                tracing::debug!(%error, attempt, "retrying the migration after a concurrent one");
-                tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
-            }
-            Err(error) => return Err(error.into()),
-        }
-    }
-}
-
-fn migrator() -> Migrator {
-    Migrator::with_migrations(
-        MIGRATIONS
-            .iter()
-            .map(|&(version, description, sql)| {
-                Migration::new(
-                    version,
-                    Cow::Borrowed(description),
-                    MigrationType::Simple,
-                    sql.into_sql_str(),
-                    false,
-                )
-            })
-            .collect(),
-    )
-}
-
-/// The writer task: drains the queue into one transaction per batch, answers after COMMIT.
-async fn write_loop(
-    pool: AnyPool,
-    backend: Backend,
-    mut jobs: mpsc::Receiver<Job>,
-    max_batch: usize,
-    counters: Arc<Counters>,
-) {
-    while let Some(first) = jobs.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < max_batch {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let submissions: Vec<(&NewSubmission, &JsonColumns)> =
-            batch.iter().map(|j| (&j.submission, &j.json)).collect();
-        let outcomes = match commit_batch(&pool, backend, &submissions, &counters).await {
-            Ok(outcomes) => outcomes,
-            Err(error) if batch.len() == 1 => vec![Err(error)],
-            Err(error) => {
-                tracing::warn!(%error, size = batch.len(), "batch failed; committing its submissions one by one");
-                let mut outcomes = Vec::with_capacity(batch.len());
-                for submission in &submissions {
-                    let outcome = commit_batch(&pool, backend, &[*submission], &counters)
-                        .await
-                        .and_then(|mut v| v.pop().ok_or(StoreError::WriterStopped))
-                        .and_then(|o| o);
-                    outcomes.push(outcome);
-                }
-                outcomes
-            }
-        };
-        for (job, outcome) in batch.into_iter().zip(outcomes) {
-            let outcome = outcome.map(|applied| applied.into_recorded(job.submission));
-            // A caller that went away (client disconnected) still has its record committed.
-            let _ = job.reply.send(outcome);
-        }
-    }
-}
-
-/// Starts a transaction that will write. On SQLite it takes the write lock at BEGIN
-/// (`BEGIN IMMEDIATE`), so that it waits out another writer (busy timeout) instead of failing
-/// with `database is locked` when a read-then-write transaction cannot upgrade its snapshot.
-async fn begin_write(
-    pool: &AnyPool,
-    backend: Backend,
-) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-    match backend {
-        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
-        Backend::Postgres => pool.begin().await,
-    }
-}
-
-/// Applies the submissions in one transaction. `Err` when the transaction as a whole failed
-/// (nothing committed); otherwise one outcome per submission, in order.
-async fn commit_batch(
-    pool: &AnyPool,
-    backend: Backend,
-    submissions: &[(&NewSubmission, &JsonColumns)],
-    counters: &Counters,
-) -> Result<Vec<Result<Applied, StoreError>>, StoreError> {
-    let mut tx = begin_write(pool, backend).await?;
-    let mut outcomes = Vec::with_capacity(submissions.len());
-    for (submission, json) in submissions {
-        match apply(&mut tx, submission, json).await {
-            Err(error) if !error.is_per_submission() => return Err(error),
-            outcome => outcomes.push(outcome),
-        }
-    }
-    tx.commit().await?;
-    counters.transactions.fetch_add(1, Ordering::Relaxed);
-    metrics::counter!("pas_store_transactions_total").increment(1);
-    metrics::histogram!("pas_store_batch_size").record(submissions.len() as f64);
-    for outcome in &outcomes {
-        let (counter, kind) = match outcome {
-            Ok(Applied::Fresh { .. }) => (&counters.fresh, "fresh"),
-            Ok(Applied::Replay(_)) => (&counters.replays, "replay"),
-            Err(_) => continue,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("pas_store_records_total", "kind" => kind).increment(1);
-    }
-    Ok(outcomes)
-}
-
-/// Records one submission inside the writer's transaction.
-async fn apply(
-    conn: &mut AnyConnection,
-    new: &NewSubmission,
-    json: &JsonColumns,
-) -> Result<Applied, StoreError> {
-    if let Some(recorded) = existing(conn, new).await? {
-        return recorded;
-    }
-    let id = uuid::Uuid::new_v4().to_string();
-    let (chain_id, version) = match &new.supersedes {
-        None => (id.clone(), 1),
-        Some(prior_id) => {
-            let prior = load(conn, prior_id)
-                .await?
-                .ok_or_else(|| StoreError::NotFound(format!("prior submission `{prior_id}`")))?;
-            let latest = latest_in_chain(conn, &prior.chain_id)
-                .await?
-                .ok_or_else(|| StoreError::NotFound(format!("chain `{}`", prior.chain_id)))?;
-            if latest.version != prior.version {
-                return Err(StoreError::Conflict(format!(
-                    "claim `{}` was updated since version {}; inquire for the latest version and \
-                     resubmit",
-                    prior.claim_identifier, prior.version
-                )));
-            }
-            if latest.status == Status::Cancelled {
-                return Err(StoreError::Conflict(format!(
-                    "the authorization for claim `{}` was cancelled",
-                    prior.claim_identifier
-                )));
-            }
-            (prior.chain_id, prior.version + 1)
-        }
-    };
-    // Stored at microsecond precision: the record answered now equals the one read back later.
-    let received_at = Utc::now().trunc_subsecs(6);
-    let authorized_until = new
-        .authorized_until()
-        .map(|d| d.format("%Y-%m-%d").to_string());
-    let inserted = sqlx::query(
-        "INSERT INTO submissions (id, chain_id, version, supersedes, status, received_at, \
-         submitter, bundle_identifier, claim_identifier, content_hash, patient_member_id, \
-         provider_id, insurer_id, policy_revision, authorized_until, request_json, \
-         response_json, decision_trace_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-         $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT DO NOTHING",
-    )
-    .bind(id.as_str())
-    .bind(chain_id.as_str())
-    .bind(i64::from(version))
-    .bind(new.supersedes.as_deref())
-    .bind(new.status.as_str())
-    .bind(received_at.to_rfc3339_opts(SecondsFormat::Micros, true))
-    .bind(new.keys.submitter.as_str())
-    .bind(new.keys.bundle_identifier.as_deref())
-    .bind(new.keys.claim_identifier.as_str())
-    .bind(new.content_hash.as_str())
-    .bind(new.keys.patient_member_id.as_deref())
-    .bind(new.keys.provider_id.as_deref())
-    .bind(new.keys.insurer_id.as_deref())
-    .bind(new.policy_revision.as_str())
-    .bind(authorized_until)
-    .bind(json.request.as_str())
-    .bind(json.response.as_str())
-    .bind(json.decision_trace.as_str())
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        // Another instance committed a row with the same key since we looked: the same
-        // request (a replay), the same identifier for other content, or the same version.
-        if let Some(recorded) = existing(conn, new).await? {
-            return recorded;
-        }
-        return Err(StoreError::Conflict(format!(
-            "claim `{}` was updated concurrently; inquire for the latest version and resubmit",
-            new.keys.claim_identifier
-        )));
-    }
-    for a in &new.authorizations {
-        sqlx::query(
-            "INSERT INTO authorizations (submission_id, item_sequence, number, review_action, \
-             period_start, period_end) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(id.as_str())
-        .bind(i64::from(a.item_sequence))
-        .bind(a.number.as_str())
-        .bind(a.review_action.code())
-        .bind(a.period_start.map(|d| d.format("%Y-%m-%d").to_string()))
-        .bind(a.period_end.map(|d| d.format("%Y-%m-%d").to_string()))
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(Applied::Fresh {
-        id,
-        chain_id,
-        version,
-        received_at,
-    })
-}
-
-/// A row recorded before under the same submitter and Claim identifier: a replay when the
-/// content is the same, a conflict when it is not.
-async fn existing(
-    conn: &mut AnyConnection,
-    new: &NewSubmission,
-) -> Result<Option<Result<Applied, StoreError>>, StoreError> {
-    let row = sqlx::query(
-        "SELECT id, content_hash FROM submissions WHERE submitter = $1 AND claim_identifier = $2",
-    )
-    .bind(new.keys.submitter.as_str())
-    .bind(new.keys.claim_identifier.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let id: String = row.try_get("id")?;
-    let hash: String = row.try_get("content_hash")?;
-    if hash != new.content_hash {
-        return Ok(Some(Err(StoreError::Conflict(format!(
-            "claim identifier `{}` was already submitted with different content; send changes \
-             as an update with its own identifier and `Claim.related` naming the prior claim",
-            new.keys.claim_identifier
-        )))));
-    }
-    let stored = load(conn, &id)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("submission `{id}`")))?;
-    Ok(Some(Ok(Applied::Replay(Box::new(stored)))))
-}
-
-async fn chains_with_number(
-    conn: &mut AnyConnection,
-    number: &str,
-) -> Result<Vec<String>, StoreError> {
-    Ok(sqlx::query(
-        "SELECT DISTINCT s.chain_id FROM authorizations a JOIN submissions s \
-         ON s.id = a.submission_id WHERE a.number = $1 ORDER BY s.chain_id",
-    )
-    .bind(number)
-    .fetch_all(&mut *conn)
-    .await?
-    .iter()
-    .map(|row| row.try_get("chain_id"))
-    .collect::<Result<_, _>>()?)
-}
-
-async fn load(conn: &mut AnyConnection, id: &str) -> Result<Option<StoredSubmission>, StoreError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM submissions WHERE id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    match row {
-        Some(row) => Ok(Some(with_authorizations(conn, &row).await?)),
-        None => Ok(None),
-    }
-}
-
-async fn latest_in_chain(
-    conn: &mut AnyConnection,
-    chain_id: &str,
-) -> Result<Option<StoredSubmission>, StoreError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM submissions WHERE chain_id = $1 ORDER BY version DESC LIMIT 1"
-    )))
-    .bind(chain_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    match row {
-        Some(row) => Ok(Some(with_authorizations(conn, &row).await?)),
-        None => Ok(None),
-    }
-}
-
-async fn history(
-    conn: &mut AnyConnection,
-    chain_id: &str,
-) -> Result<Vec<StoredSubmission>, StoreError> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM submissions WHERE chain_id = $1 ORDER BY version"
-    )))
-    .bind(chain_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut versions = Vec::with_capacity(rows.len());
-    for row in &rows {
-        versions.push(with_authorizations(conn, row).await?);
-    }
-    Ok(versions)
-}
-
-async fn with_authorizations(
-    conn: &mut AnyConnection,
-    row: &AnyRow,
-) -> Result<StoredSubmission, StoreError> {
-    let id: String = row.try_get("id")?;
-    let corrupt = |message: String| StoreError::Corrupt {
-        id: id.clone(),
-        message,
-    };
-    let json = |column: &str| -> Result<Value, StoreError> {
-        let text: String = row.try_get(column)?;
-        serde_json::from_str(&text).map_err(|e| corrupt(format!("`{column}`: {e}")))
-    };
-    let date = |text: Option<String>, column: &str| -> Result<Option<NaiveDate>, StoreError> {
-        text.map(|t| {
-            NaiveDate::parse_from_str(&t, "%Y-%m-%d")
-                .map_err(|e| corrupt(format!("`{column}` `{t}`: {e}")))
-        })
-        .transpose()
-    };
-    let status: String = row.try_get("status")?;
-    let received_at: String = row.try_get("received_at")?;
-    let version: i64 = row.try_get("version")?;
-    let mut stored = StoredSubmission {
-        id: id.clone(),
-        chain_id: row.try_get("chain_id")?,
-        version: u32::try_from(version).map_err(|e| corrupt(format!("`version`: {e}")))?,
-        supersedes: row.try_get("supersedes")?,
-        status: Status::parse(&status).ok_or_else(|| corrupt(format!("status `{status}`")))?,
-        received_at: DateTime::parse_from_rfc3339(&received_at)
-            .map_err(|e| corrupt(format!("`received_at`: {e}")))?
-            .with_timezone(&Utc),
-        submitter: row.try_get("submitter")?,
-        bundle_identifier: row.try_get("bundle_identifier")?,
-        claim_identifier: row.try_get("claim_identifier")?,
-        content_hash: row.try_get("content_hash")?,
-        patient_member_id: row.try_get("patient_member_id")?,
-        provider_id: row.try_get("provider_id")?,
-        insurer_id: row.try_get("insurer_id")?,
-        policy_revision: row.try_get("policy_revision")?,
-        authorized_until: date(row.try_get("authorized_until")?, "authorized_until")?,
-        request: json("request_json")?,
-        response: json("response_json")?,
-        decision_trace: json("decision_trace_json")?,
-        authorizations: Vec::new(),
-    };
-    let rows = sqlx::query(
-        "SELECT item_sequence, number, review_action, period_start, period_end \
-         FROM authorizations WHERE submission_id = $1 ORDER BY item_sequence",
-    )
-    .bind(id.as_str())
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in rows {
-        let sequence: i64 = row.try_get("item_sequence")?;
-        let action: String = row.try_get("review_action")?;
-        stored.authorizations.push(ItemAuthorization {
-            item_sequence: u32::try_from(sequence)
-                .map_err(|e| corrupt(format!("`item_sequence`: {e}")))?,
-            number: row.try_get("number")?,
-            review_action: ReviewAction::from_code(&action)
-                .ok_or_else(|| corrupt(format!("review action `{action}`")))?,
-            period_start: date(row.try_get("period_start")?, "period_start")?,
-            period_end: date(row.try_get("period_end")?, "period_end")?,
-        });
-    }
-    Ok(stored)
 }
 
 #[cfg(test)]

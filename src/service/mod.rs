@@ -2,33 +2,34 @@
 //! number the authorizations, build the response and, when the service has a [`Store`],
 //! record request and answer before anything is acknowledged.
 //!
-//! HTTP and the CLI are thin shells over [`Service`]: they hand it bytes and turn its
-//! [`Submission`] or [`Rejection`] into a response or an exit code. `evaluate` and in-process
-//! `replay` run without a store (offline, no database file); `serve` always has one.
+//! HTTP and the CLI are thin shells over [`Service`]: they hand it the [`Caller`] and the
+//! bytes, and turn its [`Submission`] or [`Rejection`] into a response or an exit code.
+//! `evaluate` and in-process `replay` run without a store (offline, no database file);
+//! `serve` always has one.
+//!
+//! Data flows one way: the checks read the request once into a [`CheckedRequest`]; the
+//! evidence, the engine, the numbering ([`numbering`]), the response and the store take what
+//! they need from it, typed, and the trace ([`trace`]) records the answers item by item.
+
+pub mod numbering;
+pub mod trace;
 
 use chrono::Utc;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::evidence::{self, ItemFacts};
 use crate::fhir::{Issue, IssueType};
 use crate::pas::{
-    self, CheckedRequest, ItemAnswer, Limits, Rejection, RequestIdentity, ResponseMeta,
+    self, CheckedRequest, ItemAnswer, Limits, Prior, Rejection, RequestIdentity, ResponseMeta,
 };
 use crate::policy::{Decision, PolicySet};
 use crate::store::{
-    self, ExtractError, ItemAuthorization, NewSubmission, Store, StoreError, StoredSubmission,
-    inquiry,
+    ExtractError, NewSubmission, RequestKeys, Store, StoreError, StoredSubmission, inquiry,
 };
+pub use trace::ItemAction;
 
 /// Default system of the identifiers the adapter assigns to its responses.
 pub const DEFAULT_IDENTIFIER_SYSTEM: &str = "urn:pas-adapter:claim-response";
-
-const CERTIFICATION_TYPE_URL: &str =
-    "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-certificationType";
-const INFO_CANCELLED_URL: &str =
-    "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/modifierextension-infoCancelled";
-/// X12 1322 certification type `3`: Cancel.
-const CERTIFICATION_TYPE_CANCEL: &str = "3";
 
 /// What the service needs to know besides the policies.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,13 +48,53 @@ impl Default for ServiceSettings {
     }
 }
 
-/// An adjudicated request: the response Bundle and the decisions behind it (for metrics,
-/// replay and, later, the reviewer worklist).
+/// Who calls the service, as the shell (HTTP, CLI) established it.
+///
+/// The submitter of a request is part of its identity: a Claim identifier names one request
+/// per submitter, and an update finds its prior among that submitter's requests only. With
+/// authentication (SMART Backend Services, issue 9) the submitter is the authenticated
+/// client; without it, the request's own `Bundle.identifier.system` (the sender's
+/// transaction-id namespace), as before authentication existed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// An authenticated client, by its client id: the submitter of what it sends, and the
+    /// only one whose authorizations `$inquire` shows it.
+    Client(String),
+    /// No authentication configured (library use, `evaluate`, `replay`, an unauthenticated
+    /// server): the submitter is `Bundle.identifier.system`, and `$inquire` is unfiltered.
+    Unauthenticated,
+}
+
+impl Caller {
+    /// The submitter of a request with this identity.
+    pub fn submitter(&self, identity: &RequestIdentity) -> String {
+        match self {
+            Self::Client(id) => id.clone(),
+            Self::Unauthenticated => identity.bundle_system.clone(),
+        }
+    }
+
+    /// Whether a stored answer filed under `submitter` may be shown to this caller.
+    fn may_see(&self, submitter: &str) -> bool {
+        match self {
+            Self::Client(id) => id == submitter,
+            Self::Unauthenticated => true,
+        }
+    }
+}
+
+/// An adjudicated request: the response Bundle and what it says of each item.
 #[derive(Debug, Clone)]
 pub struct Submission {
     /// The answer: on a resubmission, the one stored the first time.
     pub response: Value,
-    pub decisions: Vec<Decision>,
+    /// What the response says of each item, in Claim order (for metrics and logs): the
+    /// stored answer's actions on a resubmission, `C` for cancelled items.
+    pub actions: Vec<ItemAction>,
+    /// The answers behind a fresh response, item by item (the engine's decision, or
+    /// cancelled, with the number given); empty when the stored answer was returned, since
+    /// nothing was decided for it now.
+    pub answers: Vec<ItemAnswer>,
     /// How the store kept it; `None` without a store.
     pub stored: Option<Stored>,
 }
@@ -104,116 +145,89 @@ impl Service {
         &self.policies
     }
 
-    /// `Claim/$submit` from a raw body.
-    pub async fn submit_bytes(&self, body: &[u8]) -> Result<Submission, Rejection> {
+    /// `Claim/$submit` from a raw body, sent by `caller`.
+    pub async fn submit_bytes(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<Submission, Rejection> {
         let request = pas::check_bytes(body, &self.settings.limits)?;
-        self.submit_checked(request).await
+        self.submit_checked(caller, request).await
     }
 
     /// `Claim/$submit` from a parsed body (a Bundle, or a Parameters carrying one).
-    pub async fn submit(&self, body: Value) -> Result<Submission, Rejection> {
+    pub async fn submit(&self, caller: &Caller, body: Value) -> Result<Submission, Rejection> {
         let request = pas::check(body, &self.settings.limits)?;
-        self.submit_checked(request).await
+        self.submit_checked(caller, request).await
     }
 
-    async fn submit_checked(&self, request: CheckedRequest) -> Result<Submission, Rejection> {
-        // The keys are read first so that a request the store could not file is refused
+    async fn submit_checked(
+        &self,
+        caller: &Caller,
+        request: CheckedRequest,
+    ) -> Result<Submission, Rejection> {
+        // The keys are taken first so that a request the store could not file is refused
         // before any work is done on it.
-        let keys = match &self.store {
-            Some(_) => Some(store::request_keys(request.bundle()).map_err(extract_rejection)?),
+        let filing = match &self.store {
+            Some(store) => {
+                let submitter = caller.submitter(request.identity());
+                let keys = RequestKeys::of(&submitter, &request).map_err(extract_rejection)?;
+                let prior = self.prior(store, &request, &submitter).await?;
+                Some((store, keys, prior))
+            }
             None => None,
         };
         let decisions = self.decide(&request)?;
-        let cancelled = cancelled_items(request.claim());
-        let prior = match (&self.store, &keys) {
-            (Some(store), Some(keys)) => self.prior(store, &request, keys, &cancelled).await?,
-            _ => None,
-        };
-        let identity = RequestIdentity::of(&request);
-        let answers: Vec<ItemAnswer> = decisions
-            .iter()
-            .map(|decision| {
-                let sequence = decision.sequence;
-                let earlier = prior.as_ref().and_then(|p| {
-                    p.authorizations
-                        .iter()
-                        .find(|a| a.item_sequence == sequence)
-                        .map(|a| a.number.clone())
-                });
-                let authorization_number = if cancelled.contains(&sequence) {
-                    // The number of the authorization this item cancels, if it had one.
-                    earlier
-                } else if decision.outcome.authorization().is_some() {
-                    // An update keeps the number of an item that stays authorized.
-                    Some(earlier.unwrap_or_else(|| identity.item_number(sequence)))
-                } else {
-                    None
-                };
-                ItemAnswer {
-                    authorization_number,
-                    decision: decision.clone(),
-                }
-            })
-            .collect();
-        // `preAuthRef` carries the authorization number (decisions.md section 2): the number of
-        // the first item this answer authorizes, so a one-item request shows one number.
+        let prior = filing.as_ref().and_then(|(_, _, prior)| prior.as_ref());
+        let answers = numbering::answers(&request, decisions, prior);
         let meta = ResponseMeta {
             id: uuid::Uuid::new_v4().to_string(),
             created: Utc::now(),
             identifier_system: self.settings.identifier_system.clone(),
-            preauth_ref: answers
-                .iter()
-                .filter(|a| !cancelled.contains(&a.decision.sequence))
-                .filter(|a| a.decision.outcome.authorization().is_some())
-                .find_map(|a| a.authorization_number.clone()),
+            preauth_ref: numbering::preauth_ref(&answers),
         };
-        let response = pas::response::build_with_cancelled(&request, &answers, &meta, &cancelled);
-        let Some(store) = &self.store else {
+        let response = pas::response::build(&request, &answers, &meta);
+        let actions: Vec<ItemAction> = answers.iter().map(ItemAction::of).collect();
+        let Some((store, keys, prior)) = filing else {
             return Ok(Submission {
                 response,
-                decisions,
+                actions,
+                answers,
                 stored: None,
             });
         };
-        let authorizations: Vec<ItemAuthorization> = answers
-            .iter()
-            .filter(|a| !cancelled.contains(&a.decision.sequence))
-            .filter_map(|a| {
-                let number = a.authorization_number.clone()?;
-                let period = a.decision.outcome.authorization().map(|auth| auth.period);
-                Some(ItemAuthorization {
-                    item_sequence: a.decision.sequence,
-                    number,
-                    review_action: a.decision.review_action(),
-                    period_start: period.map(|p| p.start),
-                    period_end: period.map(|p| p.end),
-                })
-            })
-            .collect();
-        let item_count = request.item_sequences().len();
-        let mut new = NewSubmission::new(
-            request.bundle().clone(),
+        let cancels_everything = request.cancels_everything();
+        let claim_path = request.claim_path();
+        let mut new = NewSubmission::with_keys(
+            keys,
+            request.into_bundle(),
             response,
-            decision_trace(&decisions, &cancelled),
+            trace::encode(&answers),
             self.policy_revision(),
-            authorizations,
-        )
-        .map_err(extract_rejection)?;
+            numbering::issued(&answers),
+        );
         if let Some(prior) = &prior {
             new = new.superseding(prior);
         }
-        if !cancelled.is_empty() && cancelled.len() == item_count {
+        if cancels_everything {
             new = new.cancelled();
         }
         let recorded = store
             .record(new)
             .await
-            .map_err(|e| store_rejection(e, &request))?;
+            .map_err(|e| store_rejection(e, &claim_path))?;
         let replay = recorded.is_replay();
         let stored = recorded.into_submission();
+        let (actions, answers) = if replay {
+            // The stored answer is what the caller receives: report what it says.
+            (trace::actions(&stored.decision_trace), Vec::new())
+        } else {
+            (actions, answers)
+        };
         Ok(Submission {
             response: stored.response,
-            decisions,
+            actions,
+            answers,
             stored: Some(Stored {
                 id: stored.id,
                 version: stored.version,
@@ -222,18 +236,19 @@ impl Service {
         })
     }
 
-    /// The stored version an update or cancellation applies to. A request that names a prior
-    /// claim we never answered is refused (422), as is a cancellation that names none.
+    /// The stored version an update or cancellation applies to, found among the submitter's
+    /// requests however the update names it (identifier, carried Claim, stored Claim's
+    /// fullUrl or id). A request that names a prior claim we never answered is refused (422),
+    /// as is a cancellation that names none.
     async fn prior(
         &self,
         store: &Store,
         request: &CheckedRequest,
-        keys: &store::RequestKeys,
-        cancelled: &[u32],
+        submitter: &str,
     ) -> Result<Option<StoredSubmission>, Rejection> {
         let related = format!("{}.related", request.claim_path());
-        let Some(prior) = &keys.prior_claim_identifier else {
-            if cancelled.is_empty() {
+        let Some(prior) = &request.identity().prior else {
+            if !request.cancels_anything() {
                 return Ok(None);
             }
             return Err(Rejection::new(
@@ -248,10 +263,10 @@ impl Service {
                 ],
             ));
         };
-        match store.latest_for_claim(&keys.submitter, prior).await {
+        match store.find_prior(submitter, prior).await {
             Ok(Some(stored)) => Ok(Some(stored)),
             Ok(None) => Err(prior_not_found(prior, related)),
-            Err(error) => Err(store_rejection(error, request)),
+            Err(error) => Err(store_rejection(error, &request.claim_path())),
         }
     }
 
@@ -265,7 +280,8 @@ impl Service {
             .join(",")
     }
 
-    /// Gathers the evidence and decides every Claim item, in Claim order.
+    /// Gathers the evidence and decides every Claim item the submitter does not cancel, in
+    /// Claim order.
     fn decide(&self, request: &CheckedRequest) -> Result<Vec<Decision>, Rejection> {
         let view = request.view();
         let claim = view
@@ -274,7 +290,8 @@ impl Service {
         let facts = evidence::gather(&view, claim).map_err(gather_rejection)?;
         let claim_path = request.claim_path();
         let mut decisions = Vec::new();
-        for (index, sequence) in request.item_sequences().into_iter().enumerate() {
+        for requested in request.items().iter().filter(|i| !i.cancelled) {
+            let sequence = requested.sequence;
             // Every Claim item is answered, even one the gatherer did not describe.
             let fallback;
             let item = match facts.claim.items.iter().find(|i| i.sequence == sequence) {
@@ -282,7 +299,7 @@ impl Service {
                 None => {
                     fallback = ItemFacts {
                         sequence,
-                        path: format!("{claim_path}.item[{index}]"),
+                        path: format!("{claim_path}.item[{}]", requested.index),
                         ..ItemFacts::default()
                     };
                     &fallback
@@ -301,10 +318,10 @@ impl Service {
     }
 
     /// `Claim/$inquire`: the latest stored answer of every authorization the inquiry Bundle
-    /// names, as a `Parameters` (no match is a `Parameters` without parameters). Without a
-    /// store there is nothing to answer from, so this says so (501) rather than reply with
-    /// an empty result that would read as "no such authorization".
-    pub async fn inquire(&self, body: &[u8]) -> Result<Value, Rejection> {
+    /// names that `caller` may see, as a `Parameters` (no match is a `Parameters` without
+    /// parameters). Without a store there is nothing to answer from, so this says so (501)
+    /// rather than reply with an empty result that would read as "no such authorization".
+    pub async fn inquire(&self, caller: &Caller, body: &[u8]) -> Result<Value, Rejection> {
         if body.len() > self.settings.limits.max_body_bytes {
             return Err(pas::check::too_large(
                 body.len(),
@@ -329,12 +346,13 @@ impl Service {
         })?;
         let bundle = inquiry::request_bundle(&body).map_err(extract_rejection)?;
         let keys = inquiry::parse(bundle).map_err(extract_rejection)?;
-        let matches = store.inquire(&keys).await.map_err(|error| match error {
+        let mut matches = store.inquire(&keys).await.map_err(|error| match error {
             StoreError::InquiryTooBroad => Rejection::bad_request(
                 Issue::error(IssueType::Required, error.to_string()).at("Bundle.entry[0].resource"),
             ),
             other => internal_store_error(other, "the request store failed to answer the inquiry"),
         })?;
+        matches.retain(|stored| caller.may_see(&stored.submitter));
         Ok(inquiry::response(bundle, &matches))
     }
 
@@ -344,89 +362,24 @@ impl Service {
     }
 }
 
-/// Sequences of the Claim items the submitter cancels: `extension-certificationType` `3`
-/// (Cancel, X12 1322) or `modifierextension-infoCancelled` true, as in the PAS IG's update
-/// example.
-pub fn cancelled_items(claim: &Value) -> Vec<u32> {
-    claim
-        .get("item")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|item| {
-            let extensions = |field: &str| {
-                item.get(field)
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-            };
-            let cancel_type = extensions("extension").into_iter().any(|e| {
-                e.get("url").and_then(Value::as_str) == Some(CERTIFICATION_TYPE_URL)
-                    && e.pointer("/valueCodeableConcept/coding")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .any(|c| {
-                            c.get("code").and_then(Value::as_str) == Some(CERTIFICATION_TYPE_CANCEL)
-                        })
-            });
-            let info_cancelled = extensions("modifierExtension").into_iter().any(|e| {
-                e.get("url").and_then(Value::as_str) == Some(INFO_CANCELLED_URL)
-                    && e.get("valueBoolean").and_then(Value::as_bool) == Some(true)
-            });
-            cancel_type || info_cancelled
-        })
-        .filter_map(|item| item.get("sequence").and_then(Value::as_u64))
-        .filter_map(|s| u32::try_from(s).ok())
-        .collect()
-}
-
-/// What is stored as the decision trace: per item, the answer, the policy and every
-/// criterion with its evidence, so that a reviewer can see later why it was given.
-fn decision_trace(decisions: &[Decision], cancelled: &[u32]) -> Value {
-    Value::Array(
-        decisions
-            .iter()
-            .map(|d| {
-                let authorization = d.outcome.authorization().map(|a| {
-                    json!({
-                        "quantity": a.quantity,
-                        "start": a.period.start.to_string(),
-                        "end": a.period.end.to_string(),
-                    })
-                });
-                json!({
-                    "sequence": d.sequence,
-                    "action": d.review_action().code(),
-                    "cancelled": cancelled.contains(&d.sequence),
-                    "authorization": authorization,
-                    "summary": d.summary,
-                    "policy": d.policy.as_ref().map(|p| json!({"id": p.id, "revision": p.revision})),
-                    "criteria": d.criteria.iter().map(|c| json!({
-                        "id": c.id,
-                        "status": c.status.as_str(),
-                        "because": c.because,
-                    })).collect::<Vec<_>>(),
-                })
-            })
-            .collect(),
-    )
-}
-
 /// A request the store cannot file (no Claim identifier) is the sender's problem: 400 there.
 fn extract_rejection(error: ExtractError) -> Rejection {
     Rejection::bad_request(Issue::error(IssueType::Required, error.message).at(error.path))
 }
 
 /// An update or cancellation of a claim we have no record of: 422, at `Claim.related`.
-fn prior_not_found(prior: &str, related: String) -> Rejection {
+fn prior_not_found(prior: &Prior, related: String) -> Rejection {
+    let named = match prior {
+        Prior::Identifier(identifier) => format!("prior claim `{identifier}`"),
+        Prior::Carried { full_url, .. } => format!("prior claim `{full_url}`"),
+        Prior::Reference(reference) => format!("prior claim `{reference}`"),
+    };
     Rejection::new(
         422,
         vec![
             Issue::error(
                 IssueType::NotFound,
-                format!("prior claim `{prior}` not found: there is no authorization to update"),
+                format!("{named} not found: there is no authorization to update"),
             )
             .at(related),
         ],
@@ -436,11 +389,11 @@ fn prior_not_found(prior: &str, related: String) -> Rejection {
 /// The answer to a failed `record`: the caller's conflicts are 409 and 422; anything else is
 /// ours (500), logged here and not detailed to the client. Never a 2xx: a request is
 /// acknowledged only with its record committed.
-fn store_rejection(error: StoreError, request: &CheckedRequest) -> Rejection {
+fn store_rejection(error: StoreError, claim_path: &str) -> Rejection {
     match error {
         StoreError::Conflict(message) => Rejection::new(
             409,
-            vec![Issue::error(IssueType::Conflict, message).at(request.claim_path())],
+            vec![Issue::error(IssueType::Conflict, message).at(claim_path)],
         ),
         StoreError::NotFound(what) => Rejection::new(
             422,
@@ -449,7 +402,7 @@ fn store_rejection(error: StoreError, request: &CheckedRequest) -> Rejection {
                     IssueType::NotFound,
                     format!("{what} not found: there is no authorization to update"),
                 )
-                .at(format!("{}.related", request.claim_path())),
+                .at(format!("{claim_path}.related")),
             ],
         ),
         StoreError::InquiryTooBroad => {
@@ -519,28 +472,12 @@ mod tests {
     fn every_item_is_answered_in_claim_order() {
         let item = |sequence: u32| json!({"sequence": sequence, "productOrService": {"coding": [{"code": "99213"}]}});
         let body = request(json!([item(3), item(1), item(2)]));
-        let submission = block_on(service().submit(body)).unwrap();
-        let sequences: Vec<u32> = submission.decisions.iter().map(|d| d.sequence).collect();
+        let submission = block_on(service().submit(&Caller::Unauthenticated, body)).unwrap();
+        let sequences: Vec<u32> = submission.answers.iter().map(|a| a.sequence).collect();
         assert_eq!(sequences, vec![3, 1, 2]);
         let cr = &submission.response["entry"][0]["resource"];
         assert_eq!(cr["outcome"], "complete");
         assert_eq!(cr["item"][0]["itemSequence"], 3);
-    }
-
-    #[test]
-    fn cancelled_items_are_read_from_certification_type_and_info_cancelled() {
-        let cert = |code: &str| {
-            json!({"url": CERTIFICATION_TYPE_URL, "valueCodeableConcept": {"coding": [
-                {"system": "https://codesystem.x12.org/005010/1322", "code": code}]}})
-        };
-        let claim = json!({"item": [
-            {"sequence": 1, "extension": [cert("I")]},
-            {"sequence": 2, "extension": [cert("3")]},
-            {"sequence": 3, "modifierExtension": [{"url": INFO_CANCELLED_URL, "valueBoolean": true}]},
-            {"sequence": 4, "modifierExtension": [{"url": INFO_CANCELLED_URL, "valueBoolean": false}]},
-        ]});
-        assert_eq!(cancelled_items(&claim), vec![2, 3]);
-        assert!(cancelled_items(&json!({})).is_empty());
     }
 
     #[test]
@@ -559,7 +496,7 @@ mod tests {
 
     #[test]
     fn inquire_says_not_supported() {
-        let rejection = block_on(service().inquire(b"{}")).unwrap_err();
+        let rejection = block_on(service().inquire(&Caller::Unauthenticated, b"{}")).unwrap_err();
         assert_eq!(rejection.status, 501);
         assert_eq!(rejection.issues[0].code, IssueType::NotSupported);
     }
@@ -571,7 +508,7 @@ mod tests {
             body["identifier"]["value"] = json!(bundle_value);
             body["entry"][0]["resource"]["identifier"][0]["value"] = json!(claim_value);
             let checked = pas::check(body, &Limits::default()).unwrap();
-            RequestIdentity::of(&checked).item_number(1)
+            checked.identity().item_number(1)
         };
         // A resubmission in a new transmission keeps its numbers; another Claim does not.
         assert_eq!(number("T-1", "b1"), number("T-1", "b2"));
@@ -583,14 +520,8 @@ mod tests {
             .unwrap()
             .remove("identifier");
         let checked = pas::check(body, &Limits::default()).unwrap();
-        assert_eq!(
-            RequestIdentity::of(&checked),
-            RequestIdentity::of(&checked.clone())
-        );
-        assert_ne!(
-            RequestIdentity::of(&checked).item_number(1),
-            number("T-1", "b1")
-        );
+        assert_eq!(checked.identity(), checked.clone().identity());
+        assert_ne!(checked.identity().item_number(1), number("T-1", "b1"));
     }
 
     proptest! {
@@ -603,7 +534,7 @@ mod tests {
                 .iter()
                 .map(|s| json!({"sequence": s, "productOrService": {"coding": [{"code": "99213"}]}}))
                 .collect();
-            let submission = block_on(service().submit(request(Value::Array(items)))).unwrap();
+            let submission = block_on(service().submit(&Caller::Unauthenticated, request(Value::Array(items)))).unwrap();
             let answered: Vec<u32> = submission.response["entry"][0]["resource"]["item"]
                 .as_array()
                 .unwrap()
