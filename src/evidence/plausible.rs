@@ -77,11 +77,15 @@ fn weight(value: ObsValue) -> Result<ObsValue, String> {
         ));
     };
     if !(WEIGHT_KG.0..=WEIGHT_KG.1).contains(&kg) {
+        let unit = unit.as_deref().unwrap_or_default();
+        let converted = if unit == "kg" {
+            String::new()
+        } else {
+            format!(" ({} kg)", show(kg))
+        };
         return Err(format!(
-            "body weight {} {} ({} kg) is outside {}-{} kg: not a weight",
+            "body weight {} {unit}{converted} is outside {}-{} kg: not a weight",
             show(*number),
-            unit.as_deref().unwrap_or(""),
-            show(kg),
             WEIGHT_KG.0,
             WEIGHT_KG.1
         ));
@@ -162,12 +166,17 @@ mod tests {
         assert_eq!(check(&w, q(0.5, Some("kg"))), Ok(q(0.5, Some("kg"))));
         assert_eq!(
             check(&w, q(10_000.0, Some("kg"))),
-            Err("body weight 10000 kg (10000 kg) is outside 0.5-500 kg: not a weight".into())
+            Err("body weight 10000 kg is outside 0.5-500 kg: not a weight".into())
         );
         assert!(check(&w, q(0.3, Some("kg"))).is_err());
         assert!(check(&w, q(-70.0, Some("kg"))).is_err());
-        // 1200 lb is 544 kg.
-        assert!(check(&loinc("3141-9"), q(1200.0, Some("[lb_av]"))).is_err());
+        assert_eq!(
+            check(&loinc("3141-9"), q(1200.0, Some("[lb_av]"))),
+            Err(
+                "body weight 1200 [lb_av] (544.310844 kg) is outside 0.5-500 kg: not a weight"
+                    .into()
+            )
+        );
         assert_eq!(
             check(&w, q(70.0, Some("stone"))),
             Err("body weight 70 stone is not in a unit of mass".into())
