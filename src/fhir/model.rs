@@ -22,12 +22,14 @@
 //! the whole resource unreadable, and [`parse`] reports it at the resource's path; a malformed
 //! choice element (`value[x]`, `effective[x]`, `onset[x]`, `serviced[x]`, an extension's
 //! `value[x]`) is silently read as absent, because fhir-sdk flattens choice types into an
-//! optional field. So an `effectiveDateTime` of `2026-02-30` gives an Observation without a
-//! date, not an error.
+//! optional field. So an `effectiveDateTime` of `2026-02-30` would give an Observation without
+//! a date: the evidence gatherer therefore checks every date element of the raw JSON with
+//! [`is_calendar_date`] before the typed read (decisions.md section 7).
 //!
 //! Dates are converted to `chrono::NaiveDate` here, as the calendar date written in the
-//! resource (a `dateTime` with an offset keeps its own local date; no time-zone shifting), and
-//! only full dates count: `2024` or `2024-05` name no single day, so they give `None`.
+//! resource (a `dateTime` with an offset keeps its own local date; no time-zone shifting).
+//! [`date`] and [`date_time`] count only full dates (`2024` or `2024-05` name no single day);
+//! [`date_bounds`] and [`date_time_bounds`] give the first and last day a partial date may mean.
 
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -226,9 +228,9 @@ pub fn period_bounds(p: &Period) -> (Option<NaiveDate>, Option<NaiveDate>) {
 }
 
 /// A `Ratio` as one number, numerator over denominator (a denominator left out is 1, as
-/// "2.3 : 1" is often sent as the numerator alone). `None` for a zero or missing numerator
-/// value, a zero denominator, or a result that is not finite; the comparator of either part
-/// (`<2.0`) is returned with it, because a bound is not a measurement.
+/// "2.3 : 1" is often sent as the numerator alone). `None` for a missing numerator value, a
+/// zero denominator, or a result that is not finite; the comparator of either part (`<2.0`) is
+/// returned with it, because a bound is not a measurement.
 pub fn ratio(r: &Ratio) -> Option<(f64, Option<String>)> {
     let numerator = r.numerator.as_ref()?;
     let n = numerator.value?;
