@@ -644,4 +644,26 @@ mod tests {
             Her2Status::Absent
         );
     }
+
+    /// Regression (issue 10): a panel whose ratio the evidence set aside (1e308) or could not
+    /// read kept its 3.0 copies, which were then read as a single-probe negative.
+    #[test]
+    fn the_copies_of_a_panel_without_a_readable_ratio_are_not_single_probe() {
+        let panel = vec![obs(
+            "74885-5",
+            None,
+            vec![
+                Component {
+                    codes: vec![Code::of(CodeSystem::Loinc, "49683-6")],
+                    value: None,
+                },
+                Component {
+                    codes: vec![Code::of(CodeSystem::Loinc, "74860-8")],
+                    value: quantity(3.0),
+                },
+            ],
+            "2026-01-01",
+        )];
+        assert_eq!(status_of(panel), Her2Status::Absent);
+    }
 }
