@@ -1277,7 +1277,8 @@ def build_encodings(n):
           questionnaire(b, pid, MBC_QR)), expn(
         "A.i.C.2 met; the quantity is 300 g, which is 300,000 mg (J9354 units), not 300 units. " + MBC_A1 +
         " < 300,000: modified to 2016 mg (A6) over the requested period.",
-        (1, "A6", 2016, *FULL, ["A.i.C.2 (met)", "requested 300000 units exceed"])))
+        (1, "A6", 2016, *FULL, ["A.i.C.2 (met)", "requested 300000 units exceed",
+                                  "the quantity 300 `g` is read as 300000 mg (J9354 units)"])))
 
     # 46 ------------------------------------------------------------- quantity in mL
     n += 1; b = Builder("ml"); scaffold(b, person(n, "Norma", "Burgos Cruz", "1966-06-06")); pid = ref("Patient", b.patient_id)

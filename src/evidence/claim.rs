@@ -71,7 +71,21 @@ pub(super) fn gather(
         let mut concerns = Vec::new();
         let quantity = match item.quantity.as_ref().and_then(model::quantity) {
             Some((value, unit)) => match in_mg(value, unit.as_deref()) {
-                Some(mg) => Some(mg),
+                Some(mg) => {
+                    if mg != value {
+                        concerns.push(Concern {
+                            kind: ConcernKind::QuantityConverted,
+                            path: format!("{item_path}.quantity"),
+                            message: format!(
+                                "the quantity {} `{}` is read as {} mg (J9354 units)",
+                                plausible::show(value),
+                                unit.as_deref().unwrap_or_default(),
+                                plausible::show(mg)
+                            ),
+                        });
+                    }
+                    Some(mg)
+                }
                 None => {
                     concerns.push(Concern {
                         kind: ConcernKind::QuantityUnit,
@@ -453,6 +467,25 @@ mod tests {
     /// decisions.md section 7, quantity units: mg, no unit and units-of-service spellings as
     /// sent; g, ug and kg converted to mg; anything else is a concern naming the unit.
     #[test]
+    fn a_converted_quantity_says_so() -> Result<(), GatherError> {
+        let facts = gather_first(&one_item(
+            json!({"value": 300, "system": "http://unitsofmeasure.org", "code": "g"}),
+            json!({}),
+        ))?;
+        let messages: Vec<String> = facts
+            .claim
+            .items
+            .iter()
+            .flat_map(|i| i.concerns.iter().map(|c| c.message.clone()))
+            .collect();
+        assert_eq!(
+            messages,
+            vec!["the quantity 300 `g` is read as 300000 mg (J9354 units)".to_owned()]
+        );
+        Ok(())
+    }
+
+    #[test]
     fn quantities_are_read_in_mg_or_flagged() -> Result<(), GatherError> {
         let ucum = "http://unitsofmeasure.org";
         let cases = [
@@ -497,7 +530,17 @@ mod tests {
                 .and_then(|i| i.quantity)
                 .map(|q| (q * 1e6).round() / 1e6);
             assert_eq!(got, want, "{quantity}");
-            assert_eq!(item.map(|i| i.concerns.len()), Some(0), "{quantity}");
+            let kinds: Vec<ConcernKind> = item
+                .map(|i| i.concerns.iter().map(|c| c.kind).collect())
+                .unwrap_or_default();
+            let converted =
+                quantity["code"] == "g" || quantity["code"] == "ug" || quantity["code"] == "kg";
+            let expected_kinds = if converted {
+                vec![ConcernKind::QuantityConverted]
+            } else {
+                vec![]
+            };
+            assert_eq!(kinds, expected_kinds, "{quantity}");
         }
         for (quantity, unit) in [
             (json!({"value": 3, "system": ucum, "code": "mL"}), "mL"),

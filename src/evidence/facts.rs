@@ -54,7 +54,8 @@ pub struct SetAside {
 }
 
 /// Something about an item's request that no policy may certify as sent (decisions.md
-/// section 7): a quantity in a unit that cannot be checked, a period far from the request.
+/// section 7): a quantity in a unit that cannot be checked, a period far from the request; or
+/// a reading the note must state (a quantity converted to mg).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Concern {
     pub kind: ConcernKind,
@@ -73,6 +74,9 @@ pub enum ConcernKind {
     /// The requested start is more than 30 days before `Claim.created` or more than a year
     /// after it: a reviewer decides.
     PeriodFarFromRequest,
+    /// Not a problem, said for the reader: the quantity was sent in another mass unit and is
+    /// read in mg (`300 g` is 300000 mg).
+    QuantityConverted,
 }
 
 /// The Claim itself.

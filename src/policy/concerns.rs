@@ -9,6 +9,8 @@
 //! - an item with a [`ConcernKind::QuantityUnit`] cannot have its dose checked: a certification
 //!   (A1, A6) becomes A4; a denial (A3) stands, since it rests on documented criteria the unit
 //!   does not change;
+//! - a [`ConcernKind::QuantityConverted`] changes nothing but is said, so that a reviewer reading
+//!   "requested 300000 units" knows they were sent as 300 g;
 //! - evidence set aside (another patient's resource, an unreadable resource, an implausible
 //!   value) is named in the summary of every decision, with the reason.
 
@@ -22,6 +24,7 @@ pub fn apply(mut decision: Decision, facts: &Facts, item: &ItemFacts) -> Decisio
     let pends = item.concerns.iter().any(|c| match c.kind {
         ConcernKind::PeriodFarFromRequest => true,
         ConcernKind::QuantityUnit => authorizes,
+        ConcernKind::QuantityConverted => false,
     });
     if pends {
         let mut documents = match &decision.outcome {
@@ -31,6 +34,7 @@ pub fn apply(mut decision: Decision, facts: &Facts, item: &ItemFacts) -> Decisio
         documents.extend(
             item.concerns
                 .iter()
+                .filter(|c| c.kind != ConcernKind::QuantityConverted)
                 .map(|c| format!("a corrected request: {} at `{}`", c.message, c.path)),
         );
         decision.outcome = Outcome::Pended { documents };
