@@ -1013,5 +1013,307 @@ def build_all():
     return n
 
 
+# ---------------------------------------------------------------- issue 10: encodings and section 7
+# Each case below is one class of encoding real EHRs send (issue 10) or one rule of decisions.md
+# section 7; the expected answer names the criteria and the evidence the note must cite.
+
+
+def expn(description, *items):
+    """Like exp(), each item ending with the list of phrases its note must contain."""
+    out = exp(description, *[it[:-1] for it in items])
+    for e, it in zip(out["items"], items):
+        e["note"] = it[-1]
+    return out
+
+
+def statement_coded(b, pid, concept, start, end, status="completed", subject=True):
+    r = {"resourceType": "MedicationStatement", "id": b.rid("medstmt"), "status": status,
+         "medicationCodeableConcept": concept, "effectivePeriod": {"start": start, "end": end}}
+    if subject:
+        r["subject"] = pid
+    return b.add(r)
+
+
+def medication(b, codings, text=None):
+    code = {"coding": codings}
+    if text:
+        code["text"] = text
+    return b.add({"resourceType": "Medication", "id": b.rid("med"), "code": code})
+
+
+def admin_of(b, pid, med_ref, when):
+    return b.add({"resourceType": "MedicationAdministration", "id": b.rid("medadmin"), "status": "completed",
+                  "medicationReference": med_ref, "subject": pid, "effectiveDateTime": when})
+
+
+def variant_with_gene(b, pid, when, gene_value):
+    """69548-6 Present whose gene studied (48018-6) is written as the sender wrote it."""
+    comp = {"code": cc(LOINC, "48018-6", "Gene studied [ID]")}
+    comp.update(gene_value)
+    return observation(b, pid, cc(LOINC, "69548-6", "Genetic variant assessment"), when,
+                       valueCodeableConcept=loinc_answer("LA9633-4", "Present"), component=[comp])
+
+
+def nsclc_base(b, pid):
+    condition(b, pid, "C34.11", "2025-12-08"); condition(b, pid, "C79.51", "2025-12-15")
+    cm(b, pid, True, "2025-12-15", loinc=True)
+    med_statement(b, pid, "carboplatin", "2026-01-12", "2026-04-06")
+    med_statement(b, pid, "pemetrexed", "2026-01-12", "2026-09-28", status="stopped")
+    disease_status(b, pid, "worsened", "2026-10-13")
+    weight(b, pid, 58, "2026-11-17")
+    return questionnaire(b, pid, [("request-type", ("initial",)), ("treatment-setting", ("metastatic",)),
+                                  ("single-agent", True), ("subsequent-therapy", True)])
+
+
+def mbc_core(b, pid, wt=62, her2=True, history=True):
+    """Metastatic HER2+ breast cancer without therapy history (each case adds its own)."""
+    condition(b, pid, "C50.912", "2025-01-14"); condition(b, pid, "C78.00", "2025-01-20")
+    cm(b, pid, True, "2025-01-20")
+    if her2:
+        ihc(b, pid, "3+", "2025-01-16")
+    if history:
+        metastatic_history(b, pid)
+    disease_status(b, pid, "worsened", "2026-10-02")
+    if wt is not None:
+        weight(b, pid, wt, "2026-11-18")
+
+
+MBC_A1 = "62 kg: ceil(3.6 x 62 = 223.2) = 224 per administration; 181 days -> 9 administrations; allowed 2016"
+
+
+def build_encodings(n):
+    # 32 ------------------------------------------------------------- history as RxNorm products
+    n += 1; b = Builder("rx-products"); scaffold(b, person(n, "Rosa", "Ibarra Colon", "1963-06-02")); pid = ref("Patient", b.patient_id)
+    mbc_core(b, pid, history=False)
+    statement_coded(b, pid, cc(RXN, "583214", "PACLitaxel 100 MG Injection"), "2025-02-03", "2025-05-19")
+    statement_coded(b, pid, cc(RXN, "101306", "Herceptin"), "2025-02-03", "2026-10-05", status="stopped")
+    it = [item(b, 1, product("J9354"), *FULL, 2016)]
+    write("32-history-as-rxnorm-products-a1", n, b, claim(b, n, ["C50.912", "C78.00"], it,
+          questionnaire(b, pid, MBC_QR)), expn(
+        "Metastatic HER2-positive breast cancer after first-line therapy, the EHR coding the history as RxNorm "
+        "products: paclitaxel as the clinical drug 583214 'PACLitaxel 100 MG Injection' and trastuzumab as the brand "
+        "Herceptin (101306). Both map to their ingredients (drug-products.toml), so prior taxane and prior trastuzumab "
+        "are documented (A.i.C.2.b) and prior metastatic therapy is answered: A.i.C.2 met. " + MBC_A1 + " = requested: A1.",
+        (1, "A1", 2016, *FULL, ["A.i.C.2 (met)", "A.i.C.2.b (met)", "MedicationStatement/rx-products-medstmt"])))
+
+    # 33 ------------------------------------------------------------- Medication with only NDC / local code
+    n += 1; b = Builder("med-local"); scaffold(b, person(n, "Carmen", "Lugo Pagan", "1961-01-30")); pid = ref("Patient", b.patient_id)
+    mbc_core(b, pid, history=False)
+    taxol = medication(b, [{"system": "http://hl7.org/fhir/sid/ndc", "code": "99999-0101-01",
+                            "display": "PACLitaxel 6 MG/ML Injectable Solution"}])
+    herceptin = medication(b, [{"system": "urn:oid:2.16.840.1.113883.3.7777.1", "code": "ONC-TRZ-SC",
+                                "display": "Trastuzumab/hyaluronidase SC 600 mg"},
+                               {"system": RXN, "code": "2119714",
+                                "display": "5 ML hyaluronidase-oysk 2000 UNT/ML / trastuzumab 120 MG/ML Injection"}])
+    for d in ["2025-02-03", "2025-02-24", "2025-03-17", "2025-04-07"]:
+        admin_of(b, pid, taxol, d)
+        admin_of(b, pid, herceptin, d)
+    it = [item(b, 1, product("J9354"), *FULL, 2016)]
+    write("33-medication-ndc-or-local-code-a1", n, b, claim(b, n, ["C50.912", "C78.00"], it,
+          questionnaire(b, pid, MBC_QR)), expn(
+        "Metastatic HER2-positive breast cancer; the infusions reference Medication resources: one carries only an NDC "
+        "the plan's map does not list, displayed 'PACLitaxel 6 MG/ML Injectable Solution' (matched by name: paclitaxel), "
+        "the other a local code plus the RxNorm clinical drug 2119714 (trastuzumab with hyaluronidase). Prior taxane and "
+        "trastuzumab documented: A.i.C.2 met. " + MBC_A1 + " = requested: A1; the note says paclitaxel matched by name.",
+        (1, "A1", 2016, *FULL, ["A.i.C.2 (met)", "paclitaxel matched by name in `PACLitaxel 6 MG/ML Injectable Solution`"])))
+
+    # 34 ------------------------------------------------------------- HGNC https, bare number
+    n += 1; b = Builder("hgnc-https"); scaffold(b, person(n, "Ernesto", "Vidal Soto", "1957-04-12", gender="male")); pid = ref("Patient", b.patient_id)
+    qr = nsclc_base(b, pid)
+    variant_with_gene(b, pid, "2025-12-22", {"valueCodeableConcept": {"coding": [
+        {"system": "https://www.genenames.org/", "code": "3430"}]}})
+    it = [item(b, 1, product("J9354"), *Q3, 1000)]
+    write("34-erbb2-hgnc-https-number-a1", n, b, claim(b, n, ["C34.11", "C79.51"], it, qr), expn(
+        "Metastatic NSCLC with an ERBB2 variant present; the gene studied is written https://www.genenames.org/ with "
+        "the bare HGNC number 3430, which is HGNC:3430 (ERBB2). Subsequent therapy after carboplatin/pemetrexed: A.iii "
+        "met. 58 kg: ceil(208.8) = 209 x 5 administrations (89 days) = 1045 >= 1000: A1.",
+        (1, "A1", 1000, *Q3, ["A.iii (met)", "ERBB2 variant present"])))
+
+    # 35 ------------------------------------------------------------- gene named by its symbol only
+    n += 1; b = Builder("gene-symbol"); scaffold(b, person(n, "Julio", "Matos Reyes", "1955-09-03", gender="male")); pid = ref("Patient", b.patient_id)
+    qr = nsclc_base(b, pid)
+    variant_with_gene(b, pid, "2025-12-22", {"valueCodeableConcept": {"coding": [
+        {"system": "http://www.genenames.org", "display": "ERBB2"}]}})
+    it = [item(b, 1, product("J9354"), *Q3, 1000)]
+    write("35-erbb2-gene-symbol-a1", n, b, claim(b, n, ["C34.11", "C79.51"], it, qr), expn(
+        "Metastatic NSCLC with an ERBB2 variant present; the lab names the gene studied by its symbol only (a "
+        "genenames.org coding with display ERBB2 and no code). ERBB2 is the gene: A.iii met, A1 as in 34.",
+        (1, "A1", 1000, *Q3, ["A.iii (met)", "ERBB2 variant present"])))
+
+    # 36 ------------------------------------------------------------- ISH ratio as valueRatio in a panel
+    n += 1; b = Builder("ish-ratio"); scaffold(b, person(n, "Iris", "Nieves Cruz", "1966-12-19")); pid = ref("Patient", b.patient_id)
+    mbc_core(b, pid, her2=False)
+    ihc(b, pid, "2+", "2025-01-16")
+    observation(b, pid, cc(LOINC, "74885-5", "ERBB2 gene dual probe FISH panel in Tissue"), "2025-01-18",
+                component=[{"code": RATIO, "valueRatio": {"numerator": {"value": 4.6}, "denominator": {"value": 2.0}}},
+                           {"code": COPIES, "valueQuantity": {"value": 4.6}}])
+    it = [item(b, 1, product("J9354"), *FULL, 2016)]
+    write("36-ish-ratio-as-value-ratio-a1", n, b, claim(b, n, ["C50.912", "C78.00"], it,
+          questionnaire(b, pid, MBC_QR)), expn(
+        "IHC 2+ (equivocal) resolved by a dual-probe FISH panel whose HER2/CEP17 ratio is sent as valueRatio "
+        "4.6 / 2.0 = 2.3 (>= 2.0: positive) beside 4.6 HER2 copies per nucleus as a Quantity without unit. HER2-positive "
+        "metastatic breast cancer after THP: A.i.C.2 met. " + MBC_A1 + ": A1.",
+        (1, "A1", 2016, *FULL, ["A.i (met)", "dual-probe ISH ratio 2.3 with 4.6 HER2 copies/cell"])))
+
+    # 37 ------------------------------------------------------------- ratio as a string, copies without unit
+    n += 1; b = Builder("ish-string"); scaffold(b, person(n, "Luz", "Ocasio Diaz", "1969-07-07")); pid = ref("Patient", b.patient_id)
+    mbc_core(b, pid, her2=False)
+    ihc(b, pid, "2+", "2025-01-16")
+    observation(b, pid, RATIO, "2025-01-18", valueString="2.3")
+    observation(b, pid, COPIES, "2025-01-18", valueQuantity={"value": 4.1})
+    it = [item(b, 1, product("J9354"), *FULL, 2016)]
+    write("37-ish-ratio-as-string-a1", n, b, claim(b, n, ["C50.912", "C78.00"], it,
+          questionnaire(b, pid, MBC_QR)), expn(
+        "IHC 2+ with separate ISH observations: the ratio as valueString '2.3' and 4.1 copies per nucleus without a "
+        "unit, same date. Ratio 2.3 >= 2.0: ISH positive, A.i met; A.i.C.2 met. " + MBC_A1 + ": A1.",
+        (1, "A1", 2016, *FULL, ["A.i (met)", "dual-probe ISH ratio 2.3 with 4.1 HER2 copies/cell"])))
+
+    # 38 ------------------------------------------------------------- ratio 1e308 in a panel with 3 copies
+    n += 1; b = Builder("ratio-huge"); scaffold(b, person(n, "Nilda", "Rosario Vega", "1964-02-14")); pid = ref("Patient", b.patient_id)
+    mbc_core(b, pid, her2=False)
+    ihc(b, pid, "2+", "2025-01-16")
+    observation(b, pid, cc(LOINC, "74885-5", "ERBB2 gene dual probe FISH panel in Tissue"), "2025-01-18",
+                component=[{"code": RATIO, "valueQuantity": {"value": 1e308}},
+                           {"code": COPIES, "valueQuantity": copies_q(3.0)}])
+    it = [item(b, 1, product("J9354"), *FULL, 2016)]
+    write("38-ish-ratio-1e308-a4", n, b, claim(b, n, ["C50.912", "C78.00"], it,
+          questionnaire(b, pid, MBC_QR)), expn(
+        "IHC 2+ (equivocal) and a dual-probe panel whose ratio is 1e308: no laboratory writes that, so the ratio is not "
+        "classified (section 7), and its 3.0 copies are not a single-probe result either (the panel is dual-probe): "
+        "read alone they would call the IHC resolved negative and deny. HER2 stays equivocal: A4 asking for the ISH "
+        "report; the note names the value set aside.",
+        (1, "A4", ["A.i (missing)", "HER2/CEP17 ratio 1e308 is outside 0-100: not classified"])))
+
+    # 39 ------------------------------------------------------------- single-probe copies of -3 only
+    n += 1; b = Builder("copies-neg"); scaffold(b, person(n, "Wanda", "Cintron Mejias", "1970-10-10")); pid = ref("Patient", b.patient_id)
+    mbc_core(b, pid, her2=False)
+    observation(b, pid, COPIES, "2025-01-18", valueQuantity=copies_q(-3))
+    it = [item(b, 1, product("J9354"), *FULL, 2016)]
+    write("39-ish-copies-negative-a4", n, b, claim(b, n, ["C50.912", "C78.00"], it,
+          questionnaire(b, pid, MBC_QR)), expn(
+        "The only HER2 evidence is a single-probe result of -3 HER2 copies per nucleus: not a count, not classified "
+        "(section 7; read as < 4.0 it would deny as HER2-negative). No HER2 result: A4.",
+        (1, "A4", ["A.i (missing)", "copy number per nucleus -3 is outside 0-100: not classified"])))
+
+    # 40 ------------------------------------------------------------- partial dates
+    n += 1; b = Builder("partial"); scaffold(b, person(n, "Elba", "Figueroa Nunez", "1962-11-25")); pid = ref("Patient", b.patient_id)
+    condition(b, pid, "C50.912", "2025-01"); condition(b, pid, "C78.00", "2025-01")
+    cm(b, pid, True, "2025-01")
+    ihc(b, pid, "3+", "2025-01")
+    med_statement(b, pid, "docetaxel", "2025-02", "2025-05")
+    med_statement(b, pid, "trastuzumab", "2025-02", "2026-10", status="stopped")
+    med_statement(b, pid, "pertuzumab", "2025-02", "2026-10", status="stopped")
+    disease_status(b, pid, "worsened", "2026-10-02")
+    weight(b, pid, 62, "2026-11-18")
+    it = [item(b, 1, product("J9354"), *FULL, 2016)]
+    write("40-partial-dates-a1", n, b, claim(b, n, ["C50.912", "C78.00"], it,
+          questionnaire(b, pid, MBC_QR)), expn(
+        "Metastatic HER2-positive breast cancer whose history carries month-only dates (diagnosis 2025-01, THP "
+        "2025-02..2025-05 and 2025-02..2026-10): a start is read as the month's first day, an end as its last, so "
+        "docetaxel and trastuzumab both lie before the requested start: A.i.C.2 met. " + MBC_A1 + ": A1.",
+        (1, "A1", 2016, *FULL, ["A.i.C.2 (met)", "A.i.C.2.b (met)"])))
+
+    # 41 ------------------------------------------------------------- sloppy but readable
+    n += 1; b = Builder("sloppy"); scaffold(b, person(n, "Aida", "Marrero Toro", "1960-05-05")); pid = ref("Patient", b.patient_id)
+    mbc_core(b, pid, her2=False, history=False)
+    b.add({"resourceType": "Observation", "id": "sloppy-ihc", "code": cc(LOINC, "85319-2", "HER2 [Presence] in Breast cancer specimen by Immune stain"),
+           "subject": pid, "effectiveDateTime": "2025-01-16", "valueCodeableConcept": loinc_answer("LA11843-2", "3+")})
+    statement_coded(b, pid, drug_cc("docetaxel"), "2025-02-03", "2025-05-19", subject=False)
+    statement_coded(b, pid, drug_cc("trastuzumab"), "2025-02-03", "2026-10-05", status="stopped", subject=False)
+    b.add({"resourceType": "Observation", "id": "sloppy-er", "status": "final", "code": "16112-5",
+           "subject": pid, "valueString": "positive"})
+    it = [item(b, 1, product("J9354"), *FULL, 2016)]
+    write("41-sloppy-resources-a1", n, b, claim(b, n, ["C50.912", "C78.00"], it,
+          questionnaire(b, pid, MBC_QR)), expn(
+        "Metastatic breast cancer documented sloppily: the HER2 IHC 3+ Observation has no status, the docetaxel and "
+        "trastuzumab MedicationStatements have no subject; all are read (a missing subject counts as the Claim's "
+        "patient). An estrogen-receptor Observation whose code is a bare string cannot be read: it is set aside and "
+        "named, and the request is still decided (hormone receptors settle nothing on A.i.C.2). " + MBC_A1 + ": A1.",
+        (1, "A1", 2016, *FULL, ["A.i (met)", "A.i.C.2.b (met)", "Observation/sloppy-er at `Bundle.entry", "it cannot be read"])))
+
+    # 42 ------------------------------------------------------------- the only HER2 result unreadable
+    n += 1; b = Builder("unreadable"); scaffold(b, person(n, "Gloria", "Pabon Rivera", "1967-08-16")); pid = ref("Patient", b.patient_id)
+    mbc_core(b, pid, her2=False)
+    b.add({"resourceType": "Observation", "id": "unreadable-ihc", "status": "final", "code": "85319-2",
+           "subject": pid, "effectiveDateTime": "2025-01-16", "valueString": "3+"})
+    it = [item(b, 1, product("J9354"), *FULL, 2016)]
+    write("42-unreadable-her2-a4", n, b, claim(b, n, ["C50.912", "C78.00"], it,
+          questionnaire(b, pid, MBC_QR)), expn(
+        "The only HER2 result is an Observation whose code is a bare string ('85319-2'), not a CodeableConcept: it "
+        "cannot be read, so it is set aside and named, and HER2 status (A.i) is missing rather than the request "
+        "being refused: A4 asking for the HER2 report.",
+        (1, "A4", ["A.i (missing)", "Observation/unreadable-ihc", "it cannot be read"])))
+
+    # 43 ------------------------------------------------------------- evidence of another patient
+    n += 1; b = Builder("foreign"); scaffold(b, person(n, "Marta", "Quinones Ayala", "1965-03-03")); pid = ref("Patient", b.patient_id)
+    other = b.add({"resourceType": "Patient", "id": "other-patient", "name": [{"family": "Otero", "given": ["Ana"]}],
+                   "gender": "female", "birthDate": "1959-09-09"})
+    mbc_core(b, other, wt=62)
+    it = [item(b, 1, product("J9354"), *FULL, 2016)]
+    write("43-evidence-of-another-patient-a4", n, b, claim(b, n, ["C50.912", "C78.00"], it,
+          questionnaire(b, pid, MBC_QR)), expn(
+        "The Claim is for Marta Quinones Ayala, but every Observation and therapy record in the Bundle (the HER2 IHC "
+        "3+, cM1, the THP history, the disease status, the weight) is about another Patient, Ana Otero. They are "
+        "ignored and named (section 7); the Claim's own diagnoses remain, and nothing documents HER2 status for this "
+        "patient: A4.",
+        (1, "A4", ["A.i (missing)", "it is about another patient (Patient/other-patient)"])))
+
+    # 44 ------------------------------------------------------------- 10,000 kg
+    n += 1; b = Builder("heavy"); scaffold(b, person(n, "Sonia", "Velez Oquendo", "1968-01-21")); pid = ref("Patient", b.patient_id)
+    mbc_core(b, pid, wt=10000)
+    it = [item(b, 1, product("J9354"), *FULL, 300000)]
+    write("44-weight-10000-kg-a4", n, b, claim(b, n, ["C50.912", "C78.00"], it,
+          questionnaire(b, pid, MBC_QR)), expn(
+        "A.i.C.2 is met, but the only body weight is 10,000 kg with 300,000 mg requested. No patient weighs that: it "
+        "is not a weight (section 7), the dose cannot be checked: A4 for a body weight.",
+        (1, "A4", ["A.i.C.2 (met)", "body weight 10000 kg is outside 0.5-500 kg: not a weight"])))
+
+    # 45 ------------------------------------------------------------- quantity in grams
+    n += 1; b = Builder("grams"); scaffold(b, person(n, "Celia", "Arroyo Benitez", "1963-04-04")); pid = ref("Patient", b.patient_id)
+    mbc_core(b, pid, wt=62)
+    it = [item(b, 1, product("J9354"), *FULL, None)]
+    it[0]["quantity"] = {"value": 300, "unit": "g", "system": UCUM, "code": "g"}
+    write("45-quantity-300-g-a6", n, b, claim(b, n, ["C50.912", "C78.00"], it,
+          questionnaire(b, pid, MBC_QR)), expn(
+        "A.i.C.2 met; the quantity is 300 g, which is 300,000 mg (J9354 units), not 300 units. " + MBC_A1 +
+        " < 300,000: modified to 2016 mg (A6) over the requested period.",
+        (1, "A6", 2016, *FULL, ["A.i.C.2 (met)", "requested 300000 units exceed",
+                                  "the quantity 300 `g` is read as 300000 mg (J9354 units)"])))
+
+    # 46 ------------------------------------------------------------- quantity in mL
+    n += 1; b = Builder("ml"); scaffold(b, person(n, "Norma", "Burgos Cruz", "1966-06-06")); pid = ref("Patient", b.patient_id)
+    mbc_core(b, pid, wt=62)
+    it = [item(b, 1, product("J9354"), *FULL, None)]
+    it[0]["quantity"] = {"value": 100, "unit": "mL", "system": UCUM, "code": "mL"}
+    write("46-quantity-in-ml-a4", n, b, claim(b, n, ["C50.912", "C78.00"], it,
+          questionnaire(b, pid, MBC_QR)), expn(
+        "A.i.C.2 met, but the quantity is 100 mL: a volume says nothing about the mg of drug without the concentration "
+        "after reconstitution, so the dose cannot be checked (section 7): A4 naming the unit.",
+        (1, "A4", ["`mL` is neither mg nor units of the drug", "item[0].quantity"])))
+
+    # 47 ------------------------------------------------------------- period in the year 1
+    n += 1; b = Builder("year1"); scaffold(b, person(n, "Ada", "Crespo Lebron", "1962-12-12")); pid = ref("Patient", b.patient_id)
+    mbc_core(b, pid, wt=62)
+    it = [item(b, 1, product("J9354"), "0001-01-01", "0001-06-30", 2016)]
+    write("47-period-in-year-1-a4", n, b, claim(b, n, ["C50.912", "C78.00"], it,
+          questionnaire(b, pid, MBC_QR)), expn(
+        "A.i.C.2 met, but the requested period starts 0001-01-01, far more than 30 days before Claim.created "
+        "(2026-11-20): no automated answer on such a period; pended for a reviewer (A4).",
+        (1, "A4", ["more than 30 days before the request", "servicedPeriod.start"])))
+
+    # 48 ------------------------------------------------------------- period in 9999
+    n += 1; b = Builder("y9999"); scaffold(b, person(n, "Eva", "Lozada Pinto", "1964-08-08")); pid = ref("Patient", b.patient_id)
+    mbc_core(b, pid, wt=62)
+    it = [item(b, 1, product("J9354"), "9999-12-01", "9999-12-31", 2016)]
+    write("48-period-in-year-9999-a4", n, b, claim(b, n, ["C50.912", "C78.00"], it,
+          questionnaire(b, pid, MBC_QR)), expn(
+        "A.i.C.2 met, but the requested period starts 9999-12-01, more than a year after Claim.created: pended for a "
+        "reviewer (A4).",
+        (1, "A4", ["more than 12 months after the request", "servicedPeriod.start"])))
+
+    return n
+
+
 if __name__ == "__main__":
-    print(f"wrote {build_all()} samples")
+    total = build_encodings(build_all())
+    print(f"wrote {total} samples")

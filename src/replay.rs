@@ -36,6 +36,11 @@ pub struct ExpectedItem {
     pub quantity: Option<f64>,
     #[serde(default)]
     pub period: Option<ExpectedPeriod>,
+    /// Phrases the item's `processNote` must contain (criteria by the policy's numbering,
+    /// evidence set aside...): checked by `tests/samples.rs`; replay compares actions,
+    /// quantities and periods only.
+    #[serde(default)]
+    pub note: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

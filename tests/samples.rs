@@ -69,6 +69,8 @@ struct ExpectedItem {
     action: String,
     quantity: Option<f64>,
     period: Option<(String, String)>,
+    /// Phrases the item's note must contain.
+    note: Vec<String>,
 }
 
 /// Parses and checks one expected file; every problem is an error naming the file.
@@ -141,11 +143,31 @@ fn parse_expected(stem: &str) -> Result<Vec<ExpectedItem>, String> {
                 "item `{sequence}` ({action}): A1/A6 need `quantity` and `period`, A3/A4 take neither"
             )));
         }
+        let note = match item.get("note") {
+            None => Vec::new(),
+            Some(n) => n
+                .as_array()
+                .map(|phrases| {
+                    phrases
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .filter(|p| !p.trim().is_empty())
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .filter(|phrases| phrases.len() == n.as_array().map_or(0, Vec::len))
+                .ok_or_else(|| {
+                    ctx(&format!(
+                        "item `{sequence}` note `{n}` is not a list of non-empty strings"
+                    ))
+                })?,
+        };
         out.push(ExpectedItem {
             sequence,
             action: action.to_owned(),
             quantity,
             period,
+            note,
         });
     }
     Ok(out)
@@ -257,6 +279,30 @@ fn authorization(
     (quantity, period)
 }
 
+/// The text of the `processNote`s an item links to (`item.noteNumber`).
+fn note_of(response: &Value, item: Option<&Value>) -> String {
+    let numbers: Vec<u64> = item
+        .and_then(|i| i.get("noteNumber"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_u64)
+        .collect();
+    response
+        .get("processNote")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|n| {
+            n.get("number")
+                .and_then(Value::as_u64)
+                .is_some_and(|k| numbers.contains(&k))
+        })
+        .filter_map(|n| n.get("text").and_then(Value::as_str))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Runs the binary on one sample and returns every mismatch with the oracle.
 fn check_sample(stem: &str) -> Result<Vec<String>, String> {
     let expected = parse_expected(stem)?;
@@ -333,6 +379,16 @@ fn check_sample(stem: &str) -> Result<Vec<String>, String> {
                 ));
             }
             Some(_) => {}
+        }
+        if !want.note.is_empty() {
+            let text = note_of(response, item);
+            for phrase in &want.note {
+                if !text.contains(phrase.as_str()) {
+                    problems.push(format!(
+                        "{stem} item {seq}: the note does not say `{phrase}`; it reads:\n{text}"
+                    ));
+                }
+            }
         }
         let (quantity, period) = authorization(response, item, seq);
         if let Some(q) = want.quantity {

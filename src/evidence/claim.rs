@@ -11,21 +11,31 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
+use chrono::{Days, Months, NaiveDate};
+
 use crate::fhir::model::{self, ClaimItemServiced};
 use crate::fhir::{BundleView, Code, Entry};
 
+use super::products::Products;
+use super::read::Reader;
 use super::site::Site;
 use super::{
-    ClaimFacts, DateSpan, GatherError, ItemFacts, MedicationSource, MedicationUse, UseStatus,
-    distinct, extensions, medications,
+    ClaimFacts, Concern, ConcernKind, DateSpan, GatherError, ItemFacts, MedicationSource,
+    MedicationUse, UseStatus, distinct, extensions, medications, plausible,
 };
+
+/// How far before `Claim.created` a requested start may lie (retroactive requests).
+const MAX_DAYS_BEFORE_CREATED: u64 = 30;
+/// How far after `Claim.created` a requested start may lie.
+const MAX_MONTHS_AFTER_CREATED: u32 = 12;
 
 /// `Claim.created` and every item.
 pub(super) fn gather(
-    view: &BundleView<'_>,
+    reader: &Reader<'_, '_>,
     claim: &Site<'_>,
     typed: &model::ClaimParts,
 ) -> Result<ClaimFacts, GatherError> {
+    let created = typed.created.as_ref().and_then(model::date_time);
     let raw_items = claim.resource.get("item").and_then(Value::as_array);
     let claim_certification = extensions::code(claim.resource, extensions::CERTIFICATION_TYPE);
     let mut items = Vec::new();
@@ -36,9 +46,15 @@ pub(super) fn gather(
             .unwrap_or(&Value::Null);
         let mut product_codes = model::codes(&item.product_or_service);
         if let Some(reference) = extensions::reference(raw, extensions::REQUESTED_SERVICE) {
-            product_codes.extend(requested_codes(view, claim, reference)?);
+            product_codes.extend(requested_codes(reader, claim, reference)?);
         }
-        let product_codes = distinct(product_codes);
+        // Products gain their ingredients (by code only: which policy decides an item is
+        // never guessed from words).
+        let product_codes = match Products::embedded() {
+            Some(products) => distinct(products.expand(product_codes)),
+            None => distinct(product_codes),
+        };
+        let item_path = format!("{}.item[{j}]", claim.path);
         let served = match &item.serviced {
             // A servicedDate names the requested start (decisions.md section 6); the end is
             // left open, so the period runs to the policy's longest authorization.
@@ -52,49 +68,128 @@ pub(super) fn gather(
             }
             None => None,
         };
+        let mut concerns = Vec::new();
+        let quantity = match item.quantity.as_ref().and_then(model::quantity) {
+            Some((value, unit)) => match in_mg(value, unit.as_deref()) {
+                Some(mg) => {
+                    if mg != value {
+                        concerns.push(Concern {
+                            kind: ConcernKind::QuantityConverted,
+                            path: format!("{item_path}.quantity"),
+                            message: format!(
+                                "the quantity {} `{}` is read as {} mg (J9354 units)",
+                                plausible::show(value),
+                                unit.as_deref().unwrap_or_default(),
+                                plausible::show(mg)
+                            ),
+                        });
+                    }
+                    Some(mg)
+                }
+                None => {
+                    concerns.push(Concern {
+                        kind: ConcernKind::QuantityUnit,
+                        path: format!("{item_path}.quantity"),
+                        message: format!(
+                            "the quantity {} `{}` is neither mg nor units of the drug: the dose cannot be checked",
+                            plausible::show(value),
+                            unit.as_deref().unwrap_or_default()
+                        ),
+                    });
+                    None
+                }
+            },
+            None => None,
+        };
+        let start = served.and_then(|s| s.start);
+        if let (Some(start), Some(created)) = (start, created)
+            && let Some(why) = far_from(start, created)
+        {
+            let element = match &item.serviced {
+                Some(ClaimItemServiced::Date(_)) => "servicedDate",
+                _ => "servicedPeriod.start",
+            };
+            concerns.push(Concern {
+                kind: ConcernKind::PeriodFarFromRequest,
+                path: format!("{item_path}.{element}"),
+                message: format!("the requested start {start} is {why} (Claim.created {created})"),
+            });
+        }
         items.push(ItemFacts {
             sequence: item.sequence.get(),
-            path: format!("{}.item[{j}]", claim.path),
+            path: item_path,
             product_codes,
             certification_type: extensions::code(raw, extensions::CERTIFICATION_TYPE)
                 .or_else(|| claim_certification.clone()),
             authorization_number: extensions::string(raw, extensions::AUTHORIZATION_NUMBER),
-            quantity: item.quantity.as_ref().and_then(|q| q.value),
+            quantity,
             served,
+            concerns,
         });
     }
-    Ok(ClaimFacts {
-        created: typed.created.as_ref().and_then(model::date_time),
-        items,
-    })
+    Ok(ClaimFacts { created, items })
+}
+
+/// A requested quantity in mg (J9354 units), decisions.md section 7: no unit, `mg` and the
+/// units-of-service spellings as sent; `g`, `ug` (`mcg`) and `kg` converted; any other unit
+/// (`mL`, a vial, a package) `None`. Unit spellings compare case-insensitively except `g`
+/// and `mg`/`ug`/`kg`, whose case is UCUM's but is also accepted in capitals (`MG`), as X12
+/// senders write them.
+pub(super) fn in_mg(value: f64, unit: Option<&str>) -> Option<f64> {
+    let unit = unit.map(str::trim).unwrap_or_default().to_ascii_lowercase();
+    let mg = match unit.as_str() {
+        "" | "mg" | "unit" | "units" | "un" | "{unit}" | "{units}" => value,
+        "g" => value * 1000.0,
+        "ug" | "mcg" => value / 1000.0,
+        "kg" => value * 1_000_000.0,
+        _ => return None,
+    };
+    mg.is_finite().then_some(mg)
+}
+
+/// Why a requested start is too far from the request's creation for an automated answer.
+fn far_from(start: NaiveDate, created: NaiveDate) -> Option<String> {
+    let earliest = created.checked_sub_days(Days::new(MAX_DAYS_BEFORE_CREATED));
+    let latest = created.checked_add_months(Months::new(MAX_MONTHS_AFTER_CREATED));
+    if earliest.is_some_and(|e| start < e) {
+        Some(format!(
+            "more than {MAX_DAYS_BEFORE_CREATED} days before the request (retroactive)"
+        ))
+    } else if latest.is_some_and(|l| start > l) {
+        Some(format!(
+            "more than {MAX_MONTHS_AFTER_CREATED} months after the request"
+        ))
+    } else {
+        None
+    }
 }
 
 /// The codes of the order an item's `extension-requestedService` points to; an order that is
 /// not in the Bundle (or contained) adds nothing.
 fn requested_codes(
-    view: &BundleView<'_>,
+    reader: &Reader<'_, '_>,
     claim: &Site<'_>,
     reference: &str,
 ) -> Result<Vec<Code>, GatherError> {
-    let Some(target) = claim.resolve(view, reference) else {
+    let Some(target) = claim.resolve(reader.view, reference) else {
         return Ok(Vec::new());
     };
     Ok(match target.resource_type {
-        "MedicationRequest" => {
-            let res: model::MedicationRequest = model::parse(target.resource, &target.path)?;
-            medications::request_codes(view, &target, &res)?
-        }
-        "ServiceRequest" => {
-            let res: model::ServiceRequest = model::parse(target.resource, &target.path)?;
-            res.code.as_ref().map(model::codes).unwrap_or_default()
-        }
-        "DeviceRequest" => {
-            let res: model::DeviceRequest = model::parse(target.resource, &target.path)?;
-            match &res.code {
+        "MedicationRequest" => match reader.clinical::<model::MedicationRequest>(&target)? {
+            Some(res) => medications::request_drug(reader, &target, &res)?.codes,
+            None => Vec::new(),
+        },
+        "ServiceRequest" => match reader.clinical::<model::ServiceRequest>(&target)? {
+            Some(res) => res.code.as_ref().map(model::codes).unwrap_or_default(),
+            None => Vec::new(),
+        },
+        "DeviceRequest" => match reader.clinical::<model::DeviceRequest>(&target)? {
+            Some(res) => match &res.code {
                 model::DeviceRequestCode::CodeableConcept(cc) => model::codes(cc),
                 model::DeviceRequestCode::Reference(_) => Vec::new(),
-            }
-        }
+            },
+            None => Vec::new(),
+        },
         _ => Vec::new(),
     })
 }
@@ -141,7 +236,7 @@ mod tests {
     use serde_json::json;
 
     use crate::evidence::testing::*;
-    use crate::evidence::{DateSpan, GatherError, MedicationSource, UseStatus};
+    use crate::evidence::{ConcernKind, DateSpan, GatherError, MedicationSource, UseStatus};
     use crate::fhir::{Code, CodeSystem};
 
     fn kadcyla_request() -> serde_json::Value {
@@ -226,6 +321,8 @@ mod tests {
                 code(CodeSystem::Hcpcs, "J3490"),
                 code(CodeSystem::Ndc, "50242008801"),
                 code(CodeSystem::RxNorm, "1371046"),
+                // Added from profiles/data/drug-products.toml: the products' ingredient.
+                code(CodeSystem::RxNorm, "1371041"),
             ])
         );
         let requests: Vec<_> = facts
@@ -277,7 +374,8 @@ mod tests {
             vec![
                 vec![
                     code(CodeSystem::Hcpcs, "J9354"),
-                    code(CodeSystem::Ndc, "50242-0087-01")
+                    code(CodeSystem::Ndc, "50242-0087-01"),
+                    code(CodeSystem::RxNorm, "1371041")
                 ],
                 vec![
                     code(CodeSystem::Hcpcs, "96413"),
@@ -349,6 +447,189 @@ mod tests {
                 .iter()
                 .all(|m| m.kind != MedicationSource::Request)
         );
+        Ok(())
+    }
+
+    fn one_item(quantity: serde_json::Value, served: serde_json::Value) -> serde_json::Value {
+        let mut item = json!({"sequence": 1,
+            "productOrService": {"coding": [{"system": HCPCS, "code": "J9354"}]}});
+        if let Some(i) = item.as_object_mut() {
+            if !quantity.is_null() {
+                i.insert("quantity".into(), quantity);
+            }
+            if let Some(served) = served.as_object() {
+                i.extend(served.clone());
+            }
+        }
+        bundle(vec![claim(json!({"item": [item]}))])
+    }
+
+    /// decisions.md section 7, quantity units: mg, no unit and units-of-service spellings as
+    /// sent; g, ug and kg converted to mg; anything else is a concern naming the unit.
+    #[test]
+    fn a_converted_quantity_says_so() -> Result<(), GatherError> {
+        let facts = gather_first(&one_item(
+            json!({"value": 300, "system": "http://unitsofmeasure.org", "code": "g"}),
+            json!({}),
+        ))?;
+        let messages: Vec<String> = facts
+            .claim
+            .items
+            .iter()
+            .flat_map(|i| i.concerns.iter().map(|c| c.message.clone()))
+            .collect();
+        assert_eq!(
+            messages,
+            vec!["the quantity 300 `g` is read as 300000 mg (J9354 units)".to_owned()]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn quantities_are_read_in_mg_or_flagged() -> Result<(), GatherError> {
+        let ucum = "http://unitsofmeasure.org";
+        let cases = [
+            (json!({"value": 300}), Some(300.0)),
+            (
+                json!({"value": 300, "unit": "mg", "system": ucum, "code": "mg"}),
+                Some(300.0),
+            ),
+            (json!({"value": 300, "unit": "MG"}), Some(300.0)),
+            (json!({"value": 300, "unit": "units"}), Some(300.0)),
+            (json!({"value": 300, "unit": "UN"}), Some(300.0)),
+            (
+                json!({"value": 300, "system": ucum, "code": "{unit}"}),
+                Some(300.0),
+            ),
+            (
+                json!({"value": 300, "system": ucum, "code": "{units}"}),
+                Some(300.0),
+            ),
+            (json!({"value": 300, "unit": "unit"}), Some(300.0)),
+            (
+                json!({"value": 0.3, "system": ucum, "code": "g"}),
+                Some(300.0),
+            ),
+            (
+                json!({"value": 300, "system": ucum, "code": "g"}),
+                Some(300_000.0),
+            ),
+            (
+                json!({"value": 300_000, "system": ucum, "code": "ug"}),
+                Some(300.0),
+            ),
+            (
+                json!({"value": 0.0003, "system": ucum, "code": "kg"}),
+                Some(300.0),
+            ),
+        ];
+        for (quantity, want) in cases {
+            let facts = gather_first(&one_item(quantity.clone(), json!({})))?;
+            let item = facts.claim.items.first();
+            let got = item
+                .and_then(|i| i.quantity)
+                .map(|q| (q * 1e6).round() / 1e6);
+            assert_eq!(got, want, "{quantity}");
+            let kinds: Vec<ConcernKind> = item
+                .map(|i| i.concerns.iter().map(|c| c.kind).collect())
+                .unwrap_or_default();
+            let converted =
+                quantity["code"] == "g" || quantity["code"] == "ug" || quantity["code"] == "kg";
+            let expected_kinds = if converted {
+                vec![ConcernKind::QuantityConverted]
+            } else {
+                vec![]
+            };
+            assert_eq!(kinds, expected_kinds, "{quantity}");
+        }
+        for (quantity, unit) in [
+            (json!({"value": 3, "system": ucum, "code": "mL"}), "mL"),
+            (json!({"value": 2, "unit": "vial"}), "vial"),
+            (
+                json!({"value": 1, "system": ucum, "code": "{package}"}),
+                "{package}",
+            ),
+        ] {
+            let facts = gather_first(&one_item(quantity.clone(), json!({})))?;
+            let item = facts.claim.items.first();
+            assert_eq!(item.and_then(|i| i.quantity), None, "{quantity}");
+            let concerns: Vec<_> = item
+                .map(|i| i.concerns.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| (c.kind, c.path, c.message))
+                .collect();
+            let value = quantity["value"].clone();
+            assert_eq!(
+                concerns,
+                vec![(
+                    ConcernKind::QuantityUnit,
+                    "Bundle.entry[0].resource.item[0].quantity".to_owned(),
+                    format!(
+                        "the quantity {value} `{unit}` is neither mg nor units of the drug: the dose cannot be checked"
+                    )
+                )]
+            );
+        }
+        Ok(())
+    }
+
+    /// decisions.md section 7: a requested start more than 30 days before Claim.created
+    /// (2026-11-20) or more than a year after it is a concern at the element.
+    #[test]
+    fn a_start_far_from_the_request_is_a_concern() -> Result<(), GatherError> {
+        let cases = [
+            (json!({"servicedPeriod": {"start": "2026-10-21"}}), None),
+            (json!({"servicedPeriod": {"start": "2027-11-20"}}), None),
+            (
+                json!({"servicedPeriod": {"start": "2026-10-20", "end": "2027-01-01"}}),
+                Some((
+                    "servicedPeriod.start",
+                    "the requested start 2026-10-20 is more than 30 days before the request (retroactive) (Claim.created 2026-11-20)",
+                )),
+            ),
+            (
+                json!({"servicedDate": "2027-11-21"}),
+                Some((
+                    "servicedDate",
+                    "the requested start 2027-11-21 is more than 12 months after the request (Claim.created 2026-11-20)",
+                )),
+            ),
+            (
+                json!({"servicedPeriod": {"start": "0001-01-01"}}),
+                Some((
+                    "servicedPeriod.start",
+                    "the requested start 0001-01-01 is more than 30 days before the request (retroactive) (Claim.created 2026-11-20)",
+                )),
+            ),
+            (
+                json!({"servicedPeriod": {"start": "9999-12-01"}}),
+                Some((
+                    "servicedPeriod.start",
+                    "the requested start 9999-12-01 is more than 12 months after the request (Claim.created 2026-11-20)",
+                )),
+            ),
+        ];
+        for (served, want) in cases {
+            let facts = gather_first(&one_item(serde_json::Value::Null, served.clone()))?;
+            let got: Vec<(String, String)> = facts
+                .claim
+                .items
+                .iter()
+                .flat_map(|i| i.concerns.clone())
+                .map(|c| (c.path, c.message))
+                .collect();
+            let want: Vec<(String, String)> = want
+                .into_iter()
+                .map(|(element, message)| {
+                    (
+                        format!("Bundle.entry[0].resource.item[0].{element}"),
+                        message.to_owned(),
+                    )
+                })
+                .collect();
+            assert_eq!(got, want, "{served}");
+        }
         Ok(())
     }
 }

@@ -11,14 +11,14 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use serde_json::Value;
 
-use crate::fhir::BundleView;
 use crate::fhir::model::{self, ClaimDiagnosisDiagnosis, ConditionOnset};
 
+use super::read::Reader;
 use super::site::Site;
 use super::{Diagnosis, GatherError, extensions};
 
 pub(super) fn gather(
-    view: &BundleView<'_>,
+    reader: &Reader<'_, '_>,
     claim: &Site<'_>,
     typed: &model::ClaimParts,
 ) -> Result<Vec<Diagnosis>, GatherError> {
@@ -40,7 +40,8 @@ pub(super) fn gather(
                 }));
             }
             ClaimDiagnosisDiagnosis::Reference(r) => {
-                let Some(target) = model::reference(r).and_then(|r| claim.resolve(view, r)) else {
+                let Some(target) = model::reference(r).and_then(|r| claim.resolve(reader.view, r))
+                else {
                     continue;
                 };
                 if target.resource_type != "Condition" {
@@ -52,21 +53,27 @@ pub(super) fn gather(
                     *date = date.or(recorded);
                 } else {
                     // Contained in the Claim: only reachable from here.
-                    diagnoses.extend(condition(&target, recorded)?);
+                    diagnoses.extend(condition(reader, &target, recorded)?);
                 }
             }
         }
     }
-    for entry in view.of_type("Condition") {
+    for entry in reader.view.of_type("Condition") {
         let recorded = referenced.get(&entry.index).copied().flatten();
-        diagnoses.extend(condition(&Site::of(entry), recorded)?);
+        diagnoses.extend(condition(reader, &Site::of(entry), recorded)?);
     }
     Ok(diagnoses)
 }
 
 /// One Diagnosis per coding of a Condition's code; none when refuted or entered in error.
-fn condition(site: &Site<'_>, fallback: Option<NaiveDate>) -> Result<Vec<Diagnosis>, GatherError> {
-    let res: model::Condition = model::parse(site.resource, &site.path)?;
+fn condition(
+    reader: &Reader<'_, '_>,
+    site: &Site<'_>,
+    fallback: Option<NaiveDate>,
+) -> Result<Vec<Diagnosis>, GatherError> {
+    let Some(res) = reader.clinical::<model::Condition>(site)? else {
+        return Ok(Vec::new());
+    };
     let voided = res.verification_status.as_ref().is_some_and(|status| {
         model::codes(status)
             .iter()
@@ -76,12 +83,17 @@ fn condition(site: &Site<'_>, fallback: Option<NaiveDate>) -> Result<Vec<Diagnos
         return Ok(Vec::new());
     };
     let onset = match &res.onset {
-        Some(ConditionOnset::DateTime(dt)) => model::date_time(dt),
-        Some(ConditionOnset::Period(p)) => model::period(p).0,
+        Some(ConditionOnset::DateTime(dt)) => model::date_time_bounds(dt).map(|b| b.0),
+        Some(ConditionOnset::Period(p)) => model::period_bounds(p).0,
         _ => None,
     };
     let date = onset
-        .or_else(|| res.recorded_date.as_ref().and_then(model::date_time))
+        .or_else(|| {
+            res.recorded_date
+                .as_ref()
+                .and_then(model::date_time_bounds)
+                .map(|b| b.0)
+        })
         .or(fallback);
     let source = site.source(".code");
     Ok(model::codes(code)

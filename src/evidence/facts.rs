@@ -5,6 +5,12 @@
 //! dates as calendar dates, and every fact remembers where it came from ([`Source`]) so that an
 //! explanation can cite it. What the facts *mean* for a policy (which LOINC is a HER2 IHC, which
 //! RxNorm is a taxane) is decided by the policy's value sets, not here.
+//!
+//! Dates: a partial date (`2024-05`, `2024`) names a span of days. Where a fact begins (a
+//! therapy's start, "since") it is read as the span's first day; where a fact ends (a
+//! therapy's end, "until") as its last day; a single-date fact (an observation, a diagnosis)
+//! as its first day, the earliest day it may mean, so that no recency window ("within the last
+//! 6 months") is met by a date that may lie outside it.
 
 use chrono::NaiveDate;
 
@@ -34,6 +40,43 @@ pub struct Facts {
     pub medications: Vec<MedicationUse>,
     /// QuestionnaireResponse answers, flattened (nested items included), in document order.
     pub answers: Vec<Answer>,
+    /// Resources and values read but not used as evidence, each with the reason: another
+    /// patient's resource, a resource the typed model cannot read, a value no clinician would
+    /// write (decisions.md section 7). Every decision's note names them.
+    pub set_aside: Vec<SetAside>,
+}
+
+/// Evidence left out of this request, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAside {
+    pub source: Source,
+    pub reason: String,
+}
+
+/// Something about an item's request that no policy may certify as sent (decisions.md
+/// section 7): a quantity in a unit that cannot be checked, a period far from the request; or
+/// a reading the note must state (a quantity converted to mg).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Concern {
+    pub kind: ConcernKind,
+    /// FHIRPath of the element, e.g. `Bundle.entry[0].resource.item[0].quantity`.
+    pub path: String,
+    /// What is wrong, naming the value.
+    pub message: String,
+}
+
+/// What a [`Concern`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConcernKind {
+    /// The quantity's unit is neither mg, another mass, nor units of service: the dose cannot
+    /// be checked, so the item cannot be certified.
+    QuantityUnit,
+    /// The requested start is more than 30 days before `Claim.created` or more than a year
+    /// after it: a reviewer decides.
+    PeriodFarFromRequest,
+    /// Not a problem, said for the reader: the quantity was sent in another mass unit and is
+    /// read in mg (`300 g` is 300000 mg).
+    QuantityConverted,
 }
 
 /// The Claim itself.
@@ -57,10 +100,14 @@ pub struct ItemFacts {
     pub certification_type: Option<String>,
     /// `extension-authorizationNumber`: a prior authorization this request continues.
     pub authorization_number: Option<String>,
-    /// `quantity.value` (for J9354, units = mg).
+    /// `quantity.value` in mg (J9354 units): no unit, `mg` and units-of-service spellings are
+    /// read as sent, `g` / `ug` / `kg` converted; `None` when absent or in a unit that cannot
+    /// be read as mg (then [`ItemFacts::concerns`] says so).
     pub quantity: Option<f64>,
     /// `servicedPeriod` or `servicedDate` (start = end for a date).
     pub served: Option<DateSpan>,
+    /// What keeps this item from being certified as sent (decisions.md section 7).
+    pub concerns: Vec<Concern>,
 }
 
 /// A span of calendar dates; either end may be open.

@@ -22,31 +22,70 @@
 //! A MedicationRequest that a Claim item's `extension-requestedService` points to is the
 //! request being decided, not separate therapy: it is left out here (its codes are the item's
 //! product codes).
+//!
+//! Products: every code is kept as sent, followed by the ingredients of the products the map
+//! knows ([`super::products`]). A use none of whose codes the map knows (a local code, an NDC
+//! or RxNorm product not listed) is matched by the ingredient names in its displays and texts;
+//! such a use is labelled "(X matched by name in `...`)" in its source, so that every note
+//! citing it says so. A partial date is read as its span: the first day as a start, the last
+//! day as an end.
 
 use std::collections::HashSet;
 
 use chrono::NaiveDate;
 
+use crate::fhir::Code;
 use crate::fhir::model::{self, Reference};
-use crate::fhir::{BundleView, Code};
 
+use super::products::Products;
+use super::read::Reader;
 use super::site::Site;
 use super::{GatherError, MedicationSource, MedicationUse, UseStatus, distinct};
+
+/// A drug as a resource names it: its codes, and the words sent with them.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Drug {
+    pub codes: Vec<Code>,
+    /// `CodeableConcept.text` and coding displays, for matching by name.
+    pub texts: Vec<String>,
+}
+
+impl Drug {
+    fn of(concept: &model::CodeableConcept) -> Self {
+        let mut texts: Vec<String> = model::text(concept).into_iter().collect();
+        texts.extend(
+            concept
+                .coding
+                .iter()
+                .flatten()
+                .filter_map(|c| model::non_blank(c.display.as_deref())),
+        );
+        Self {
+            codes: model::codes(concept),
+            texts,
+        }
+    }
+
+    fn extend(&mut self, other: Drug) {
+        self.codes.extend(other.codes);
+        self.texts.extend(other.texts);
+    }
+}
 
 /// Every documented use in the Bundle, in Bundle order; `requested` are the entry indexes of
 /// requestedService MedicationRequests, which are skipped.
 pub(super) fn gather(
-    view: &BundleView<'_>,
+    reader: &Reader<'_, '_>,
     requested: &HashSet<usize>,
 ) -> Result<Vec<MedicationUse>, GatherError> {
     let mut uses = Vec::new();
-    for entry in view.entries() {
+    for entry in reader.view.entries() {
         let site = Site::of(entry);
         let found = match entry.resource_type {
-            "MedicationStatement" => statement(view, &site)?,
-            "MedicationAdministration" => administration(view, &site)?,
-            "MedicationRequest" if !requested.contains(&entry.index) => request(view, &site)?,
-            "Procedure" => procedure(&site)?,
+            "MedicationStatement" => statement(reader, &site)?,
+            "MedicationAdministration" => administration(reader, &site)?,
+            "MedicationRequest" if !requested.contains(&entry.index) => request(reader, &site)?,
+            "Procedure" => procedure(reader, &site)?,
             _ => None,
         };
         uses.extend(found);
@@ -54,26 +93,29 @@ pub(super) fn gather(
     Ok(uses)
 }
 
-fn statement(view: &BundleView<'_>, site: &Site<'_>) -> Result<Option<MedicationUse>, GatherError> {
-    let res: model::MedicationStatement = model::parse(site.resource, &site.path)?;
-    let status = match res.status.trim() {
+fn statement(
+    reader: &Reader<'_, '_>,
+    site: &Site<'_>,
+) -> Result<Option<MedicationUse>, GatherError> {
+    let Some(res) = reader.clinical::<model::MedicationStatement>(site)? else {
+        return Ok(None);
+    };
+    let status = match res.status.as_ref() {
         "completed" | "stopped" => UseStatus::History,
         "active" | "on-hold" | "intended" => UseStatus::Current,
         _ => return Ok(None),
     };
-    let codes = match &res.medication {
-        model::MedicationStatementMedication::CodeableConcept(cc) => model::codes(cc),
-        model::MedicationStatementMedication::Reference(r) => referenced(view, site, r)?,
+    let drug = match &res.medication {
+        model::MedicationStatementMedication::CodeableConcept(cc) => Drug::of(cc),
+        model::MedicationStatementMedication::Reference(r) => referenced(reader, site, r)?,
     };
     let span = match &res.effective {
-        Some(model::MedicationStatementEffective::DateTime(dt)) => {
-            point(model::date_time(dt), status)
-        }
-        Some(model::MedicationStatementEffective::Period(p)) => model::period(p),
+        Some(model::MedicationStatementEffective::DateTime(dt)) => point(dt, status),
+        Some(model::MedicationStatementEffective::Period(p)) => model::period_bounds(p),
         None => (None, None),
     };
     Ok(Some(used(
-        codes,
+        drug,
         MedicationSource::Statement,
         status,
         span,
@@ -82,27 +124,27 @@ fn statement(view: &BundleView<'_>, site: &Site<'_>) -> Result<Option<Medication
 }
 
 fn administration(
-    view: &BundleView<'_>,
+    reader: &Reader<'_, '_>,
     site: &Site<'_>,
 ) -> Result<Option<MedicationUse>, GatherError> {
-    let res: model::MedicationAdministration = model::parse(site.resource, &site.path)?;
+    let Some(res) = reader.clinical::<model::MedicationAdministration>(site)? else {
+        return Ok(None);
+    };
     let status = match res.status.trim() {
         "completed" | "stopped" => UseStatus::History,
         "in-progress" | "on-hold" => UseStatus::Current,
         _ => return Ok(None),
     };
-    let codes = match &res.medication {
-        model::MedicationAdministrationMedication::CodeableConcept(cc) => model::codes(cc),
-        model::MedicationAdministrationMedication::Reference(r) => referenced(view, site, r)?,
+    let drug = match &res.medication {
+        model::MedicationAdministrationMedication::CodeableConcept(cc) => Drug::of(cc),
+        model::MedicationAdministrationMedication::Reference(r) => referenced(reader, site, r)?,
     };
     let span = match &res.effective {
-        model::MedicationAdministrationEffective::DateTime(dt) => {
-            point(model::date_time(dt), status)
-        }
-        model::MedicationAdministrationEffective::Period(p) => model::period(p),
+        model::MedicationAdministrationEffective::DateTime(dt) => point(dt, status),
+        model::MedicationAdministrationEffective::Period(p) => model::period_bounds(p),
     };
     Ok(Some(used(
-        codes,
+        drug,
         MedicationSource::Administration,
         status,
         span,
@@ -110,17 +152,19 @@ fn administration(
     )))
 }
 
-fn request(view: &BundleView<'_>, site: &Site<'_>) -> Result<Option<MedicationUse>, GatherError> {
-    let res: model::MedicationRequest = model::parse(site.resource, &site.path)?;
+fn request(reader: &Reader<'_, '_>, site: &Site<'_>) -> Result<Option<MedicationUse>, GatherError> {
+    let Some(res) = reader.clinical::<model::MedicationRequest>(site)? else {
+        return Ok(None);
+    };
     let status = match res.status.trim() {
         "completed" | "stopped" => UseStatus::History,
         "active" | "on-hold" => UseStatus::Current,
         _ => return Ok(None),
     };
-    let codes = request_codes(view, site, &res)?;
+    let drug = request_drug(reader, site, &res)?;
     let span = request_span(&res);
     Ok(Some(used(
-        codes,
+        drug,
         MedicationSource::Request,
         status,
         span,
@@ -128,8 +172,13 @@ fn request(view: &BundleView<'_>, site: &Site<'_>) -> Result<Option<MedicationUs
     )))
 }
 
-fn procedure(site: &Site<'_>) -> Result<Option<MedicationUse>, GatherError> {
-    let res: model::Procedure = model::parse(site.resource, &site.path)?;
+fn procedure(
+    reader: &Reader<'_, '_>,
+    site: &Site<'_>,
+) -> Result<Option<MedicationUse>, GatherError> {
+    let Some(res) = reader.clinical::<model::Procedure>(site)? else {
+        return Ok(None);
+    };
     let status = match res.status.as_ref() {
         "completed" | "stopped" => UseStatus::History,
         "in-progress" | "on-hold" | "preparation" => UseStatus::Current,
@@ -137,15 +186,17 @@ fn procedure(site: &Site<'_>) -> Result<Option<MedicationUse>, GatherError> {
     };
     // The drug of a drug-administration procedure is its code (HCPCS J-code) or, with an
     // administration code such as CPT 96413, among the items used.
-    let mut codes: Vec<Code> = res.code.as_ref().map(model::codes).unwrap_or_default();
-    codes.extend(res.used_code.iter().flatten().flat_map(model::codes));
+    let mut drug = res.code.as_ref().map(Drug::of).unwrap_or_default();
+    for used_code in res.used_code.iter().flatten() {
+        drug.extend(Drug::of(used_code));
+    }
     let span = match &res.performed {
-        Some(model::ProcedurePerformed::DateTime(dt)) => point(model::date_time(dt), status),
-        Some(model::ProcedurePerformed::Period(p)) => model::period(p),
+        Some(model::ProcedurePerformed::DateTime(dt)) => point(dt, status),
+        Some(model::ProcedurePerformed::Period(p)) => model::period_bounds(p),
         _ => (None, None),
     };
     Ok(Some(used(
-        codes,
+        drug,
         MedicationSource::Procedure,
         status,
         span,
@@ -153,52 +204,54 @@ fn procedure(site: &Site<'_>) -> Result<Option<MedicationUse>, GatherError> {
     )))
 }
 
-/// The medication codes of a MedicationRequest (used for therapy and for requested services).
-pub(super) fn request_codes(
-    view: &BundleView<'_>,
+/// The drug of a MedicationRequest (used for therapy and for requested services).
+pub(super) fn request_drug(
+    reader: &Reader<'_, '_>,
     site: &Site<'_>,
     res: &model::MedicationRequest,
-) -> Result<Vec<Code>, GatherError> {
+) -> Result<Drug, GatherError> {
     match &res.medication {
-        model::MedicationRequestMedication::CodeableConcept(cc) => Ok(model::codes(cc)),
-        model::MedicationRequestMedication::Reference(r) => referenced(view, site, r),
+        model::MedicationRequestMedication::CodeableConcept(cc) => Ok(Drug::of(cc)),
+        model::MedicationRequestMedication::Reference(r) => referenced(reader, site, r),
     }
 }
 
-/// The codes of a referenced Medication: its `code` and its ingredients' codes. A reference
-/// that does not resolve to a Medication in the Bundle (or contained) gives no codes.
+/// The drug of a referenced Medication: its `code` and its ingredients' codes. A reference
+/// that does not resolve to a Medication in the Bundle (or contained) gives no codes; an
+/// unreadable Medication is set aside.
 fn referenced(
-    view: &BundleView<'_>,
+    reader: &Reader<'_, '_>,
     site: &Site<'_>,
     reference: &Reference,
-) -> Result<Vec<Code>, GatherError> {
-    let Some(target) = model::reference(reference).and_then(|r| site.resolve(view, r)) else {
-        return Ok(Vec::new());
+) -> Result<Drug, GatherError> {
+    let Some(target) = model::reference(reference).and_then(|r| site.resolve(reader.view, r))
+    else {
+        return Ok(Drug::default());
     };
     if target.resource_type != "Medication" {
-        return Ok(Vec::new());
+        return Ok(Drug::default());
     }
-    let medication: model::Medication = model::parse(target.resource, &target.path)?;
-    let mut codes = medication
-        .code
-        .as_ref()
-        .map(model::codes)
-        .unwrap_or_default();
+    let Some(medication) = reader.resource::<model::Medication>(&target)? else {
+        return Ok(Drug::default());
+    };
+    let mut drug = medication.code.as_ref().map(Drug::of).unwrap_or_default();
     for ingredient in medication.ingredient.iter().flatten() {
         if let model::MedicationIngredientItem::CodeableConcept(cc) = &ingredient.item {
-            codes.extend(model::codes(cc));
+            drug.extend(Drug::of(cc));
         }
     }
-    Ok(codes)
+    Ok(drug)
 }
 
 type Span = (Option<NaiveDate>, Option<NaiveDate>);
 
-/// A single date: the day of a past use, or the start of a current one.
-fn point(date: Option<NaiveDate>, status: UseStatus) -> Span {
+/// A single date: the day (or span, for a partial date) of a past use, or the start of a
+/// current one.
+fn point(date: &model::DateTime, status: UseStatus) -> Span {
+    let bounds = model::date_time_bounds(date);
     match status {
-        UseStatus::History => (date, date),
-        UseStatus::Current => (date, None),
+        UseStatus::History => (bounds.map(|b| b.0), bounds.map(|b| b.1)),
+        UseStatus::Current => (bounds.map(|b| b.0), None),
     }
 }
 
@@ -209,7 +262,7 @@ fn request_span(res: &model::MedicationRequest) -> Span {
         .flatten()
         .filter_map(|dosage| dosage.timing.as_ref()?.repeat.as_ref()?.bounds.as_ref())
         .filter_map(|bounds| match bounds {
-            model::TimingRepeatBounds::Period(p) => Some(model::period(p)),
+            model::TimingRepeatBounds::Period(p) => Some(model::period_bounds(p)),
             _ => None,
         })
         .filter(|(start, end)| start.is_some() || end.is_some())
@@ -227,28 +280,62 @@ fn request_span(res: &model::MedicationRequest) -> Span {
         .dispense_request
         .as_ref()
         .and_then(|d| d.validity_period.as_ref())
-        .map(model::period)
+        .map(model::period_bounds)
         .filter(|(start, end)| start.is_some() || end.is_some())
     {
         return validity;
     }
-    (res.authored_on.as_ref().and_then(model::date_time), None)
+    (
+        res.authored_on
+            .as_ref()
+            .and_then(model::date_time_bounds)
+            .map(|b| b.0),
+        None,
+    )
+}
+
+/// The codes of a drug as a policy reads them: as sent, then the ingredients of listed
+/// products; for a drug the map knows nothing of, the ingredients its words name. The second
+/// value describes a match by name, for the note.
+pub(super) fn ingredients(drug: Drug) -> (Vec<Code>, Option<String>) {
+    let Some(products) = Products::embedded() else {
+        return (distinct(drug.codes), None);
+    };
+    if products.knows_any(&drug.codes) {
+        return (distinct(products.expand(drug.codes)), None);
+    }
+    let matches = products.by_name(drug.texts.iter().map(String::as_str));
+    if matches.is_empty() {
+        return (distinct(drug.codes), None);
+    }
+    let described: Vec<String> = matches
+        .iter()
+        .map(|m| format!("{} matched by name in `{}`", m.ingredient, m.text))
+        .collect();
+    let mut codes = drug.codes;
+    codes.extend(matches.into_iter().flat_map(|m| m.codes));
+    (distinct(codes), Some(described.join("; ")))
 }
 
 fn used(
-    codes: Vec<Code>,
+    drug: Drug,
     kind: MedicationSource,
     status: UseStatus,
     (start, end): Span,
     site: &Site<'_>,
 ) -> MedicationUse {
+    let (codes, by_name) = ingredients(drug);
+    let mut source = site.source("");
+    if let Some(by_name) = by_name {
+        source.resource = format!("{} ({by_name})", source.resource);
+    }
     MedicationUse {
-        codes: distinct(codes),
+        codes,
         kind,
         status,
         start,
         end,
-        source: site.source(""),
+        source,
     }
 }
 
@@ -508,6 +595,104 @@ mod tests {
                     ymd(2025, 1, 2),
                     None
                 ),
+            ]
+        );
+        Ok(())
+    }
+
+    /// Issue 10, drug history coded as products: an RxNorm SCD gains its ingredient; a local
+    /// code or an unlisted product is matched by the ingredient its display or text names, and
+    /// its source says so; a use with a known code is never matched by name.
+    #[test]
+    fn products_and_names_reach_their_ingredients() -> Result<(), GatherError> {
+        let statement = |id: &str, concept: Value| {
+            json!({"resourceType": "MedicationStatement", "id": id, "status": "completed",
+                "subject": {"reference": "Patient/p1"}, "medicationCodeableConcept": concept,
+                "effectiveDateTime": "2025-03-01"})
+        };
+        let uses = gathered(vec![
+            statement(
+                "scd",
+                json!({"coding": [{"system": RXNORM, "code": "583214", "display": "PACLitaxel 100 MG Injection"}]}),
+            ),
+            statement(
+                "local",
+                json!({"coding": [{"system": "urn:oid:1.2.3.4", "code": "TXL-6", "display": "Taxol 6 mg/mL vial"}]}),
+            ),
+            statement("text-only", json!({"text": "docetaxel 75 mg/m2 q3w"})),
+            statement(
+                "known-hcpcs",
+                json!({"coding": [{"system": HCPCS, "code": "J9355", "display": "trastuzumab with docetaxel"}]}),
+            ),
+            statement("nothing", json!({"text": "ondansetron"})),
+            json!({"resourceType": "Medication", "id": "ndc-only",
+                "code": {"coding": [
+                    {"system": NDC, "code": "99999-999-99", "display": "Herceptin 150 mg vial"}]}}),
+            json!({"resourceType": "MedicationAdministration", "id": "via-medication", "status": "completed",
+                "subject": {"reference": "Patient/p1"}, "medicationReference": {"reference": "Medication/ndc-only"},
+                "effectiveDateTime": "2025-03-02"}),
+        ])?;
+        let got: Vec<(&str, Vec<String>)> = uses
+            .iter()
+            .map(|u| {
+                (
+                    u.source.resource.as_str(),
+                    u.codes.iter().map(|c| c.code.clone()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "MedicationStatement/scd",
+                    vec!["583214".into(), "56946".into()]
+                ),
+                (
+                    "MedicationStatement/local (paclitaxel matched by name in `Taxol 6 mg/mL vial`)",
+                    vec!["TXL-6".into(), "56946".into()]
+                ),
+                (
+                    "MedicationStatement/text-only (docetaxel matched by name in `docetaxel 75 mg/m2 q3w`)",
+                    vec!["72962".into()]
+                ),
+                ("MedicationStatement/known-hcpcs", vec!["J9355".into()]),
+                ("MedicationStatement/nothing", vec![]),
+                (
+                    "MedicationAdministration/via-medication (trastuzumab matched by name in `Herceptin 150 mg vial`)",
+                    vec!["99999099999".into(), "224905".into()]
+                ),
+            ]
+        );
+        Ok(())
+    }
+
+    /// Issue 10, partial dates: a start is the first day of its month or year, an end the
+    /// last; a past single date spans its whole month.
+    #[test]
+    fn partial_dates_start_on_the_first_day_and_end_on_the_last() -> Result<(), GatherError> {
+        let uses = gathered(vec![
+            request(
+                "month",
+                "completed",
+                json!({"dispenseRequest": {"validityPeriod": {"start": "2024-05", "end": "2024-09"}}}),
+            ),
+            json!({"resourceType": "MedicationStatement", "id": "year", "status": "completed",
+                "subject": {"reference": "Patient/p1"},
+                "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "56946"}]},
+                "effectiveDateTime": "2024"}),
+            json!({"resourceType": "Procedure", "id": "current", "status": "in-progress",
+                "subject": {"reference": "Patient/p1"},
+                "code": {"coding": [{"system": HCPCS, "code": "J9355"}]},
+                "performedDateTime": "2026-02"}),
+        ])?;
+        let got: Vec<_> = uses.iter().map(|u| (u.start, u.end)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (ymd(2024, 5, 1), ymd(2024, 9, 30)),
+                (ymd(2024, 1, 1), ymd(2024, 12, 31)),
+                (ymd(2026, 2, 1), None),
             ]
         );
         Ok(())

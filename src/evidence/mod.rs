@@ -3,9 +3,15 @@
 //! Gathering is faithful extraction, not judgement: every code is kept (normalized), every
 //! value typed, every fact located. Which codes mean what for a policy is the policy's
 //! business. Resources are read through the typed models of [`crate::fhir::model`]; PAS
-//! extensions are read from the raw JSON ([`extensions`]). A resource the gatherer must read
-//! that is not valid FHIR stops gathering with a [`GatherError`] naming its location, because
-//! deciding on a request whose evidence cannot be read would be guessing.
+//! extensions are read from the raw JSON ([`extensions`]).
+//!
+//! What the gatherer does with input that makes no sense (decisions.md section 7, issue 10)
+//! is decided here, so that a policy receives clean typed values plus what was set aside:
+//! another patient's resources and resources the typed model cannot read are set aside
+//! ([`read`]); implausible weights and HER2 numbers are dropped ([`plausible`]); quantities
+//! are read in mg and an item whose unit or period an automated answer cannot accept carries a
+//! [`Concern`] ([`claim`]). Only a date that is not a calendar date, or a Claim the typed
+//! model cannot read, stops gathering with a [`GatherError`] at the element (400).
 
 mod claim;
 mod diagnoses;
@@ -13,7 +19,10 @@ mod extensions;
 pub mod facts;
 mod medications;
 mod observations;
+mod plausible;
+mod products;
 mod questionnaire;
+mod read;
 mod site;
 #[cfg(test)]
 mod testing;
@@ -57,18 +66,20 @@ pub fn gather(view: &BundleView<'_>, claim: &Entry<'_>) -> Result<Facts, GatherE
     }
     let site = Site::of(claim);
     let typed: model::ClaimParts = model::parse(claim.resource, &site.path)?;
-    let claim_facts = claim::gather(view, &site, &typed)?;
-    let diagnoses = diagnoses::gather(view, &site, &typed)?;
-    let observations = observations::gather(view)?;
-    let mut medications = medications::gather(view, &claim::requested_entries(view))?;
+    let reader = read::Reader::new(view, &site);
+    let claim_facts = claim::gather(&reader, &site, &typed)?;
+    let diagnoses = diagnoses::gather(&reader, &site, &typed)?;
+    let observations = observations::gather(&reader)?;
+    let mut medications = medications::gather(&reader, &claim::requested_entries(view))?;
     medications.extend(claim::item_uses(claim, &claim_facts));
-    let answers = questionnaire::gather(view, &site, &typed)?;
+    let answers = questionnaire::gather(&reader, &site, &typed)?;
     Ok(Facts {
         claim: claim_facts,
         diagnoses,
         observations,
         medications,
         answers,
+        set_aside: reader.into_set_aside(),
     })
 }
 

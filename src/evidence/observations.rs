@@ -2,50 +2,84 @@
 //! components (a dual-probe ISH panel 74885-5 carries its ratio and copy number as components;
 //! a genomic variant 69548-6 names its gene in component 48018-6).
 //!
-//! Entered-in-error and cancelled Observations are no evidence. An Observation without a value
-//! (a `dataAbsentReason`, a panel) still counts, with no value. Values of types no policy reads
-//! (Range, Ratio, SampledData, Time, DateTime, Period) are absent rather than approximated.
-//! The date is `effective[x]` (a period's start) or else `issued`.
+//! Entered-in-error and cancelled Observations are no evidence; one without a status counts
+//! (see [`super::read`]). An Observation without a value (a `dataAbsentReason`, a panel) still
+//! counts, with no value. Values are typed as the policies read them:
+//! - `valueRatio` (a HER2/CEP17 ratio sent as numerator / denominator, or signals over nuclei)
+//!   is its quotient, a Quantity without unit; a zero denominator is no value;
+//! - numbers outside a plausible range are set aside ([`super::plausible`]); a numeric string
+//!   of a HER2 number is read as its number;
+//! - a coding without a code but with a display (`{"system": HGNC, "display": "ERBB2"}`) gives
+//!   its display as the value's text when the concept has no text;
+//! - Range, SampledData, Time, DateTime and Period values are absent rather than approximated.
+//!
+//! The date is `effective[x]` (a period's start) or else `issued`; a partial date is its
+//! first day (see [`super::facts`]).
 
-use crate::fhir::BundleView;
 use crate::fhir::model::{self, ObservationComponentValue, ObservationEffective, ObservationValue};
 
+use super::read::Reader;
 use super::site::Site;
-use super::{Component, GatherError, ObsValue, Observation};
+use super::{Component, GatherError, ObsValue, Observation, plausible};
 
-pub(super) fn gather(view: &BundleView<'_>) -> Result<Vec<Observation>, GatherError> {
+pub(super) fn gather(reader: &Reader<'_, '_>) -> Result<Vec<Observation>, GatherError> {
     let mut observations = Vec::new();
-    for entry in view.of_type("Observation") {
+    for entry in reader.view.of_type("Observation") {
         let site = Site::of(entry);
-        let res: model::Observation = model::parse(site.resource, &site.path)?;
+        let Some(res) = reader.clinical::<model::Observation>(&site)? else {
+            continue;
+        };
         if matches!(res.status.as_ref(), "entered-in-error" | "cancelled") {
             continue;
         }
-        let components = res
-            .component
-            .iter()
-            .flatten()
-            .map(|c| Component {
-                codes: model::codes(&c.code),
-                value: c.value.as_ref().and_then(component_value),
-            })
-            .collect();
+        let mut components = Vec::new();
+        for (k, c) in res.component.iter().enumerate() {
+            let Some(c) = c else { continue };
+            let codes = model::codes(&c.code);
+            let value = c.value.as_ref().and_then(component_value);
+            let value = checked(reader, &site, &format!(".component[{k}]"), &codes, value);
+            components.push(Component { codes, value });
+        }
         let date = match &res.effective {
-            Some(ObservationEffective::DateTime(dt)) => model::date_time(dt),
-            Some(ObservationEffective::Period(p)) => model::period(p).0,
+            Some(ObservationEffective::DateTime(dt)) => first_day(dt),
+            Some(ObservationEffective::Period(p)) => model::period_bounds(p).0,
             Some(ObservationEffective::Instant(i)) => model::instant(i),
             Some(ObservationEffective::Timing(_)) | None => None,
         }
         .or_else(|| res.issued.as_ref().and_then(model::instant));
+        let codes = model::codes(&res.code);
+        let value = res.value.as_ref().and_then(value);
+        let value = checked(reader, &site, "", &codes, value);
         observations.push(Observation {
-            codes: model::codes(&res.code),
-            value: res.value.as_ref().and_then(value),
+            codes,
+            value,
             components,
             date,
             source: site.source(""),
         });
     }
     Ok(observations)
+}
+
+/// A value that passes [`plausible::check`]; one that does not is set aside, naming it.
+fn checked(
+    reader: &Reader<'_, '_>,
+    site: &Site<'_>,
+    suffix: &str,
+    codes: &[crate::fhir::Code],
+    value: Option<ObsValue>,
+) -> Option<ObsValue> {
+    match plausible::check(codes, value) {
+        Ok(value) => value,
+        Err(reason) => {
+            reader.set_aside(site, suffix, reason);
+            None
+        }
+    }
+}
+
+fn first_day(dt: &model::DateTime) -> Option<chrono::NaiveDate> {
+    model::date_time_bounds(dt).map(|(first, _)| first)
 }
 
 fn value(v: &ObservationValue) -> Option<ObsValue> {
@@ -55,6 +89,7 @@ fn value(v: &ObservationValue) -> Option<ObsValue> {
         ObservationValue::String(s) => text(s),
         ObservationValue::Boolean(b) => Some(ObsValue::Boolean(*b)),
         ObservationValue::Integer(i) => Some(ObsValue::Integer(i64::from(*i))),
+        ObservationValue::Ratio(r) => ratio(r),
         _ => None,
     }
 }
@@ -66,6 +101,7 @@ fn component_value(v: &ObservationComponentValue) -> Option<ObsValue> {
         ObservationComponentValue::String(s) => text(s),
         ObservationComponentValue::Boolean(b) => Some(ObsValue::Boolean(*b)),
         ObservationComponentValue::Integer(i) => Some(ObsValue::Integer(i64::from(*i))),
+        ObservationComponentValue::Ratio(r) => ratio(r),
         _ => None,
     }
 }
@@ -79,9 +115,26 @@ fn quantity(q: &model::Quantity) -> Option<ObsValue> {
     })
 }
 
+fn ratio(r: &model::Ratio) -> Option<ObsValue> {
+    let (value, comparator) = model::ratio(r)?;
+    Some(ObsValue::Quantity {
+        value,
+        unit: None,
+        comparator,
+    })
+}
+
 fn coded(cc: &model::CodeableConcept) -> Option<ObsValue> {
     let codes = model::codes(cc);
-    let text = model::text(cc);
+    let text = model::text(cc).or_else(|| {
+        // A coding with a display and no code (a gene named by its symbol) says what the
+        // value is in words; a coding with a code is read by its code only.
+        cc.coding
+            .iter()
+            .flatten()
+            .filter(|c| model::coding(c).is_none())
+            .find_map(|c| model::non_blank(c.display.as_deref()))
+    });
     (!codes.is_empty() || text.is_some()).then_some(ObsValue::Coded { codes, text })
 }
 
@@ -199,7 +252,8 @@ mod tests {
                 (
                     "Observation/weight",
                     vec![loinc("29463-7")],
-                    quantity(154.3, "[lb_av]"),
+                    // Body weight is read in kg (plausible.rs).
+                    quantity(154.3 * 0.453_592_37, "kg"),
                     ymd(2026, 11, 1)
                 ),
                 (
@@ -225,7 +279,16 @@ mod tests {
                     None
                 ),
                 ("Observation/absent", vec![loinc("85318-4")], None, None),
-                ("Observation/ratio", vec![loinc("49683-6")], None, None),
+                (
+                    "Observation/ratio",
+                    vec![loinc("49683-6")],
+                    Some(ObsValue::Quantity {
+                        value: 2.0,
+                        unit: None,
+                        comparator: None
+                    }),
+                    None
+                ),
             ]
         );
         assert_eq!(
@@ -305,23 +368,170 @@ mod tests {
         let got: Vec<_> = found.iter().map(|o| o.source.resource.as_str()).collect();
         assert_eq!(got, vec!["Observation/prelim"]);
 
-        // fhir-sdk reads a malformed choice element (`effective[x]`, `value[x]`) as absent...
+        // fhir-sdk reads a malformed value[x] as absent...
         let odd = gathered(vec![obs(
             "odd",
             "2",
-            json!({"effectiveDateTime": "2026-02-30",
-            "valueQuantity": {"value": "many"}}),
+            json!({"valueQuantity": {"value": "many"}}),
         )])?;
-        let got: Vec<_> = odd.iter().map(|o| (o.date, o.value.clone())).collect();
-        assert_eq!(got, vec![(None, None)]);
-        // ...but a malformed plain element makes the resource unreadable, named by its path.
-        let bad = gathered(vec![
-            obs("ok", "1", json!({})),
-            obs("bad", "2", json!({"issued": "2026-02-30T10:00:00Z"})),
-        ]);
+        let got: Vec<_> = odd.iter().map(|o| o.value.clone()).collect();
+        assert_eq!(got, vec![None]);
+        // ...but a date that is not a calendar date is a malformed request, at the element,
+        // whether in a choice element or a plain one (decisions.md section 7).
+        for (extra, element) in [
+            (
+                json!({"effectiveDateTime": "2026-02-30"}),
+                "effectiveDateTime",
+            ),
+            (json!({"issued": "2026-02-30T10:00:00Z"}), "issued"),
+            (
+                json!({"effectivePeriod": {"start": "2026-01-01", "end": "2026-13"}}),
+                "effectivePeriod.end",
+            ),
+        ] {
+            let bad = gathered(vec![obs("ok", "1", json!({})), obs("bad", "2", extra)]);
+            assert_eq!(
+                bad.err().map(|e| e.path),
+                Some(format!("Bundle.entry[2].resource.{element}"))
+            );
+        }
+        Ok(())
+    }
+
+    /// Issue 10, numbers in other value types: a ratio as valueRatio, a Quantity without unit
+    /// or a string; copy numbers likewise; numbers outside 0-100 set aside (section 7).
+    #[test]
+    fn her2_numbers_in_every_value_type() -> Result<(), GatherError> {
+        let component = |code: &str, value: Value| {
+            let mut c = json!({"code": {"coding": [{"system": LOINC, "code": code}]}});
+            if let (Some(c), Some(v)) = (c.as_object_mut(), value.as_object()) {
+                c.extend(v.clone());
+            }
+            c
+        };
+        let facts = gather_first(&bundle(vec![
+            claim(json!({})),
+            obs(
+                "panel",
+                "74885-5",
+                json!({"component": [
+                    component("49683-6", json!({"valueRatio": {"numerator": {"value": 4.6}, "denominator": {"value": 2.0}}})),
+                    component("74860-8", json!({"valueRatio": {"numerator": {"value": 46}, "denominator": {"value": 10}}})),
+                    component("74861-6", json!({"valueString": "2.0"}))]}),
+            ),
+            obs("ratio-text", "49683-6", json!({"valueString": "2.3"})),
+            obs(
+                "ratio-zero-den",
+                "49683-6",
+                json!({"valueRatio": {"numerator": {"value": 2}, "denominator": {"value": 0}}}),
+            ),
+            obs(
+                "ratio-huge",
+                "49683-6",
+                json!({"valueQuantity": {"value": 1e308}}),
+            ),
+            obs(
+                "copies-negative",
+                "74860-8",
+                json!({"valueQuantity": {"value": -3, "unit": "{copies}/{nucleus}"}}),
+            ),
+        ]))?;
+        let plain = |v: f64| {
+            Some(ObsValue::Quantity {
+                value: v,
+                unit: None,
+                comparator: None,
+            })
+        };
+        let panel: Vec<Option<ObsValue>> = facts
+            .observations
+            .first()
+            .map(|o| o.components.iter().map(|c| c.value.clone()).collect())
+            .unwrap_or_default();
+        assert_eq!(panel, vec![plain(2.3), plain(4.6), plain(2.0)]);
+        let values: Vec<(&str, Option<ObsValue>)> = facts
+            .observations
+            .iter()
+            .skip(1)
+            .map(|o| (o.source.resource.as_str(), o.value.clone()))
+            .collect();
         assert_eq!(
-            bad.err().map(|e| e.path),
-            Some("Bundle.entry[2].resource".to_owned())
+            values,
+            vec![
+                ("Observation/ratio-text", plain(2.3)),
+                ("Observation/ratio-zero-den", None),
+                ("Observation/ratio-huge", None),
+                ("Observation/copies-negative", None),
+            ]
+        );
+        let set_aside: Vec<(&str, &str)> = facts
+            .set_aside
+            .iter()
+            .map(|s| (s.source.path.as_str(), s.reason.as_str()))
+            .collect();
+        assert_eq!(
+            set_aside,
+            vec![
+                (
+                    "Bundle.entry[4].resource",
+                    "HER2/CEP17 ratio 1e308 is outside 0-100: not classified"
+                ),
+                (
+                    "Bundle.entry[5].resource",
+                    "copy number per nucleus -3 is outside 0-100: not classified"
+                ),
+            ]
+        );
+        Ok(())
+    }
+
+    /// Issue 10, gene identity: every HGNC spelling meets in one code; a gene named by its
+    /// symbol only (a coding with a display and no code) gives the symbol as text.
+    #[test]
+    fn gene_identity_in_any_spelling() -> Result<(), GatherError> {
+        let gene = |id: &str, concept: Value| {
+            obs(
+                id,
+                "69548-6",
+                json!({"component": [{"code": {"coding": [{"system": LOINC, "code": "48018-6"}]},
+                    "valueCodeableConcept": concept}]}),
+            )
+        };
+        let found = gathered(vec![
+            gene(
+                "https",
+                json!({"coding": [{"system": "https://www.genenames.org/", "code": "3430"}]}),
+            ),
+            gene(
+                "bare",
+                json!({"coding": [{"system": "http://www.genenames.org", "code": "HGNC:3430"}]}),
+            ),
+            gene(
+                "symbol",
+                json!({"coding": [{"system": "http://www.genenames.org/geneId", "display": "ERBB2"}]}),
+            ),
+        ])?;
+        let got: Vec<Option<ObsValue>> = found
+            .iter()
+            .flat_map(|o| o.components.iter().map(|c| c.value.clone()))
+            .collect();
+        let hgnc = Code::new("http://www.genenames.org/geneId", "HGNC:3430");
+        assert_eq!(
+            got,
+            vec![
+                Some(ObsValue::Coded {
+                    codes: vec![hgnc.clone()],
+                    text: None
+                }),
+                Some(ObsValue::Coded {
+                    codes: vec![hgnc],
+                    text: None
+                }),
+                Some(ObsValue::Coded {
+                    codes: vec![],
+                    text: Some("ERBB2".into())
+                }),
+            ]
         );
         Ok(())
     }

@@ -7,20 +7,21 @@
 //! responses are skipped. Answer types no policy reads (time, uri, attachment, quantity,
 //! reference) are skipped; a `valueDateTime` counts as its calendar date.
 
-use crate::fhir::BundleView;
 use crate::fhir::model::{
     self, ClaimSupportingInfoValue, QuestionnaireResponseItem,
     QuestionnaireResponseItemAnswerValue as Value,
 };
 
+use super::read::Reader;
 use super::site::Site;
 use super::{Answer, AnswerValue, GatherError};
 
 pub(super) fn gather(
-    view: &BundleView<'_>,
+    reader: &Reader<'_, '_>,
     claim: &Site<'_>,
     typed: &model::ClaimParts,
 ) -> Result<Vec<Answer>, GatherError> {
+    let view = reader.view;
     let mut sites: Vec<Site<'_>> = view
         .of_type("QuestionnaireResponse")
         .map(Site::of)
@@ -40,7 +41,9 @@ pub(super) fn gather(
     }
     let mut answers = Vec::new();
     for site in &sites {
-        let res: model::QuestionnaireResponse = model::parse(site.resource, &site.path)?;
+        let Some(res) = reader.clinical::<model::QuestionnaireResponse>(site)? else {
+            continue;
+        };
         if res.status.as_ref() == "entered-in-error" {
             continue;
         }

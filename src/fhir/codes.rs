@@ -33,6 +33,7 @@ impl CodeSystem {
             | "urn:oid:2.16.840.1.113883.6.285" => Self::Hcpcs,
             "http://hl7.org/fhir/sid/ndc" => Self::Ndc,
             "http://unitsofmeasure.org" => Self::Ucum,
+            other if is_hgnc_uri(other) => Self::Other(HGNC_URI.to_owned()),
             other => Self::Other(other.to_owned()),
         }
     }
@@ -100,7 +101,40 @@ fn normalize(system: &CodeSystem, code: &str) -> String {
         CodeSystem::Icd10Cm => normalize_icd10(code),
         CodeSystem::Ndc => normalize_ndc(code),
         CodeSystem::Hcpcs => code.to_ascii_uppercase(),
+        CodeSystem::Other(uri) if uri == HGNC_URI => normalize_hgnc(code),
         _ => code.to_owned(),
+    }
+}
+
+/// The one spelling of the HGNC gene code system (the Genomics Reporting IG's).
+pub const HGNC_URI: &str = "http://www.genenames.org/geneId";
+
+/// Whether `uri` is one of the spellings of HGNC seen in variant reports: `genenames.org`
+/// with or without `www.`, `/geneId`, `https`, a trailing slash, or HGNC's OID.
+fn is_hgnc_uri(uri: &str) -> bool {
+    let lower = uri.to_ascii_lowercase();
+    let bare = lower
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_start_matches("www.")
+        .trim_end_matches('/');
+    matches!(bare, "genenames.org" | "genenames.org/geneid")
+        || lower == "urn:oid:2.16.840.1.113883.6.281"
+}
+
+/// HGNC ids compare as `HGNC:<number>` (`3430`, `hgnc:3430` and `HGNC: 3430` meet); a gene
+/// symbol sent as the code (`ERBB2`) is kept as sent, for value sets that list symbols.
+pub fn normalize_hgnc(code: &str) -> String {
+    let number = code
+        .get(..5)
+        .filter(|p| p.eq_ignore_ascii_case("hgnc:"))
+        .and_then(|_| code.get(5..))
+        .unwrap_or(code)
+        .trim();
+    if !number.is_empty() && number.chars().all(|c| c.is_ascii_digit()) {
+        format!("HGNC:{number}")
+    } else {
+        code.to_owned()
     }
 }
 
@@ -183,6 +217,28 @@ mod tests {
         assert_eq!(Code::new(ndc, "50242008801").code, "50242008801");
         assert_eq!(Code::new(ndc, "0002-1234-01").code, "00002123401");
         assert_eq!(Code::new(ndc, "50242-0088-1").code, "50242008801");
+    }
+
+    #[test]
+    fn hgnc_spellings_meet_in_one_code() {
+        let want = Code::new(HGNC_URI, "HGNC:3430");
+        for system in [
+            "http://www.genenames.org/geneId",
+            "http://www.genenames.org",
+            "https://www.genenames.org/",
+            "http://genenames.org/geneId/",
+            "https://www.genenames.org/geneId",
+            "urn:oid:2.16.840.1.113883.6.281",
+        ] {
+            for code in ["HGNC:3430", "3430", "hgnc:3430", " HGNC: 3430 "] {
+                assert_eq!(Code::new(system, code), want, "{system} {code}");
+            }
+        }
+        assert_eq!(Code::new(HGNC_URI, "ERBB2").code, "ERBB2");
+        assert_eq!(
+            Code::new("http://www.genenames.org/symbol", "3430").system,
+            CodeSystem::Other("http://www.genenames.org/symbol".into())
+        );
     }
 
     #[test]

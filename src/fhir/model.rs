@@ -22,12 +22,14 @@
 //! the whole resource unreadable, and [`parse`] reports it at the resource's path; a malformed
 //! choice element (`value[x]`, `effective[x]`, `onset[x]`, `serviced[x]`, an extension's
 //! `value[x]`) is silently read as absent, because fhir-sdk flattens choice types into an
-//! optional field. So an `effectiveDateTime` of `2026-02-30` gives an Observation without a
-//! date, not an error.
+//! optional field. So an `effectiveDateTime` of `2026-02-30` would give an Observation without
+//! a date: the evidence gatherer therefore checks every date element of the raw JSON with
+//! [`is_calendar_date`] before the typed read (decisions.md section 7).
 //!
 //! Dates are converted to `chrono::NaiveDate` here, as the calendar date written in the
-//! resource (a `dateTime` with an offset keeps its own local date; no time-zone shifting), and
-//! only full dates count: `2024` or `2024-05` name no single day, so they give `None`.
+//! resource (a `dateTime` with an offset keeps its own local date; no time-zone shifting).
+//! [`date`] and [`date_time`] count only full dates (`2024` or `2024-05` name no single day);
+//! [`date_bounds`] and [`date_time_bounds`] give the first and last day a partial date may mean.
 
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -45,7 +47,7 @@ pub use fhir_sdk::r4b::resources::{
     QuestionnaireResponseItem, QuestionnaireResponseItemAnswerValue, ServiceRequest,
 };
 pub use fhir_sdk::r4b::types::{
-    CodeableConcept, Coding, Dosage, Period, Quantity, Reference, TimingRepeatBounds,
+    CodeableConcept, Coding, Dosage, Period, Quantity, Ratio, Reference, TimingRepeatBounds,
 };
 pub use fhir_sdk::{Date, DateTime, Instant};
 
@@ -191,6 +193,85 @@ pub fn raw_date(s: &str) -> Option<NaiveDate> {
         .and_then(date_time)
 }
 
+/// The first and last calendar day a FHIR `date` may mean: a full date is one day, `2024-05`
+/// is 2024-05-01..2024-05-31, `2024` is 2024-01-01..2024-12-31.
+///
+/// Evidence reads a partial date through these bounds, the start of its span where a fact
+/// begins ("since") and the end where it stops ("until"): see `crate::evidence::facts`.
+pub fn date_bounds(d: &Date) -> Option<(NaiveDate, NaiveDate)> {
+    let (first, months) = match d {
+        Date::Date(d) => return to_chrono(*d).map(|d| (d, d)),
+        Date::YearMonth(y, m) => (NaiveDate::from_ymd_opt(*y, u32::from(u8::from(*m)), 1)?, 1),
+        Date::Year(y) => (NaiveDate::from_ymd_opt(*y, 1, 1)?, 12),
+    };
+    let last = first
+        .checked_add_months(chrono::Months::new(months))?
+        .pred_opt()?;
+    Some((first, last))
+}
+
+/// [`date_bounds`] of a `dateTime` (a time of day names its own calendar date).
+pub fn date_time_bounds(dt: &DateTime) -> Option<(NaiveDate, NaiveDate)> {
+    match dt {
+        DateTime::Date(d) => date_bounds(d),
+        DateTime::DateTime(i) => instant(i).map(|d| (d, d)),
+    }
+}
+
+/// `Period.start` and `Period.end` as calendar dates, a partial start read as its first day
+/// and a partial end as its last.
+pub fn period_bounds(p: &Period) -> (Option<NaiveDate>, Option<NaiveDate>) {
+    (
+        p.start.as_ref().and_then(date_time_bounds).map(|b| b.0),
+        p.end.as_ref().and_then(date_time_bounds).map(|b| b.1),
+    )
+}
+
+/// A `Ratio` as one number, numerator over denominator (a denominator left out is 1, as
+/// "2.3 : 1" is often sent as the numerator alone). `None` for a missing numerator value, a
+/// zero denominator, or a result that is not finite; the comparator of either part (`<2.0`) is
+/// returned with it, because a bound is not a measurement.
+pub fn ratio(r: &Ratio) -> Option<(f64, Option<String>)> {
+    let numerator = r.numerator.as_ref()?;
+    let n = numerator.value?;
+    let d = match &r.denominator {
+        Some(q) => q.value?,
+        None => 1.0,
+    };
+    let value = n / d;
+    let comparator = comparator(numerator).or_else(|| r.denominator.as_ref().and_then(comparator));
+    (d != 0.0 && value.is_finite()).then_some((value, comparator))
+}
+
+/// Whether `s` is a FHIR `date`, `dateTime` or `instant` naming a real calendar day (or a
+/// real month or year): `2024`, `2024-05`, `2024-05-31`, `2024-05-31T10:00:00+02:00`.
+/// `2026-02-30`, `2026-13` and `yesterday` are not. Read with chrono, not by hand.
+pub fn is_calendar_date(s: &str) -> bool {
+    let s = s.trim();
+    if s.contains('T') {
+        return chrono::DateTime::parse_from_rfc3339(s).is_ok()
+            || chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").is_ok();
+    }
+    let parts: Vec<&str> = s.split('-').collect();
+    let four_digits = parts
+        .first()
+        .is_some_and(|y| y.len() == 4 && y.chars().all(|c| c.is_ascii_digit()));
+    match parts.as_slice() {
+        [_] => four_digits,
+        [y, m] => {
+            four_digits
+                && m.len() == 2
+                && m.parse::<u32>()
+                    .ok()
+                    .zip(y.parse::<i32>().ok())
+                    .and_then(|(m, y)| NaiveDate::from_ymd_opt(y, m, 1))
+                    .is_some()
+        }
+        [_, _, _] => four_digits && NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok(),
+        _ => false,
+    }
+}
+
 fn to_chrono(d: fhir_sdk::time::Date) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(d.year(), u32::from(u8::from(d.month())), u32::from(d.day()))
 }
@@ -234,6 +315,52 @@ mod tests {
         assert_eq!(raw_date("2026-02-30"), None);
         assert_eq!(raw_date("yesterday"), None);
         assert_eq!(raw_date(""), None);
+    }
+
+    #[test]
+    fn partial_dates_span_their_month_or_year() {
+        let bounds = |s: &str| {
+            s.parse::<DateTime>()
+                .ok()
+                .as_ref()
+                .and_then(date_time_bounds)
+        };
+        assert_eq!(bounds("2024-05"), ymd(2024, 5, 1).zip(ymd(2024, 5, 31)));
+        assert_eq!(bounds("2024-02"), ymd(2024, 2, 1).zip(ymd(2024, 2, 29)));
+        assert_eq!(bounds("2024"), ymd(2024, 1, 1).zip(ymd(2024, 12, 31)));
+        assert_eq!(bounds("2024-05-07"), ymd(2024, 5, 7).zip(ymd(2024, 5, 7)));
+        assert_eq!(
+            bounds("2024-05-07T23:30:00-05:00"),
+            ymd(2024, 5, 7).zip(ymd(2024, 5, 7))
+        );
+    }
+
+    #[test]
+    fn calendar_dates_are_checked_with_chrono() {
+        for good in [
+            "2024",
+            "2024-05",
+            "2024-02-29",
+            "2026-11-20T10:15:00-05:00",
+            "2026-11-20T10:15:00.123Z",
+        ] {
+            assert!(is_calendar_date(good), "{good}");
+        }
+        for bad in [
+            "2026-02-30",
+            "2025-02-29",
+            "2026-13",
+            "2026-00",
+            "2026-1",
+            "26",
+            "yesterday",
+            "",
+            "2026-11-31T10:00:00Z",
+            "2026-11-20T25:00:00Z",
+            "2026-11-20-01",
+        ] {
+            assert!(!is_calendar_date(bad), "{bad}");
+        }
     }
 
     #[test]

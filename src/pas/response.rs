@@ -365,6 +365,23 @@ fn period(period: &Period) -> Value {
     json!({"start": period.start.to_string(), "end": period.end.to_string()})
 }
 
+/// Whether a requested quantity is in a mass unit the evidence converted to mg (g, ug, kg:
+/// `crate::evidence` reads quantities in mg), so that the authorization must say mg.
+fn converted_to_mg(quantity: &Value) -> bool {
+    // The same unit the evidence read (`fhir::model::quantity`): UCUM's code, else the text.
+    let ucum = quantity.get("system").and_then(Value::as_str) == Some("http://unitsofmeasure.org");
+    let order = if ucum {
+        ["code", "unit"]
+    } else {
+        ["unit", "code"]
+    };
+    let unit = order
+        .iter()
+        .find_map(|k| quantity.get(*k).and_then(Value::as_str))
+        .map(|u| u.trim().to_ascii_lowercase());
+    matches!(unit.as_deref(), Some("g" | "ug" | "mcg" | "kg"))
+}
+
 /// `extension-itemAuthorizedDetail`: the product as requested (codings the binding allows)
 /// and the authorized quantity, in the request's unit.
 fn authorized_detail(requested: Option<&Value>, quantity: Option<f64>) -> Option<Value> {
@@ -391,7 +408,15 @@ fn authorized_detail(requested: Option<&Value>, quantity: Option<f64>) -> Option
     if let Some(quantity) = quantity {
         let mut q = Map::new();
         q.insert("value".into(), decimal(quantity));
-        let unit_source = requested.and_then(|item| item.get("quantity"));
+        let unit_source = requested
+            .and_then(|item| item.get("quantity"))
+            .filter(|q| !converted_to_mg(q));
+        if unit_source.is_none() && requested.and_then(|item| item.get("quantity")).is_some() {
+            // The request's mass unit (g, ug, kg) was converted: the authorization is in mg.
+            q.insert("unit".into(), json!("mg"));
+            q.insert("system".into(), json!("http://unitsofmeasure.org"));
+            q.insert("code".into(), json!("mg"));
+        }
         for key in ["unit", "system", "code"] {
             if let Some(v) = unit_source
                 .and_then(|s| s.get(key))

@@ -49,6 +49,7 @@ impl Case {
                 start: Some(d("2026-12-01")),
                 end: Some(d("2027-05-31")),
             }),
+            concerns: Vec::new(),
         };
         Self {
             facts: Facts {

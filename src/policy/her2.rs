@@ -157,6 +157,7 @@ pub fn assess(facts: &Facts, sets: &Her2Sets<'_>) -> Her2Assessment {
     let mut notes = Vec::new();
     let mut ratios = Vec::new();
     let mut copies = Vec::new();
+    let mut unread_ratio = false;
 
     for (index, obs) in facts.observations.iter().enumerate() {
         let mut parts: Vec<(&[crate::fhir::Code], Option<&ObsValue>, Option<usize>)> =
@@ -207,13 +208,22 @@ pub fn assess(facts: &Facts, sets: &Her2Sets<'_>) -> Her2Assessment {
                     )),
                 }
             } else if sets.ratio.contains_any(codes) {
-                if let Some(value) = value.and_then(numeric) {
-                    ratios.push(Numeric {
+                match value.and_then(numeric) {
+                    Some(value) => ratios.push(Numeric {
                         value,
                         date: obs.date,
                         source,
                         panel,
-                    });
+                    }),
+                    // A dual-probe test whose ratio cannot be read is still a dual-probe test:
+                    // its copy number must not be read as a single-probe result.
+                    None => {
+                        unread_ratio = true;
+                        notes.push(format!(
+                            "dual-probe ISH ratio in {} has no readable value: not classified",
+                            source.resource
+                        ));
+                    }
                 }
             } else if sets.copies.contains_any(codes)
                 && let Some(value) = value.and_then(numeric)
@@ -228,6 +238,16 @@ pub fn assess(facts: &Facts, sets: &Her2Sets<'_>) -> Her2Assessment {
         }
     }
 
+    if unread_ratio && ratios.is_empty() {
+        // Only unreadable ratios: no copy number can be classified alone.
+        for c in &copies {
+            notes.push(format!(
+                "{} HER2 copies/cell in {} belong to a dual-probe test whose ratio is unreadable: not classified",
+                c.value, c.source.resource
+            ));
+        }
+        copies.clear();
+    }
     pair_ish_numbers(&ratios, &copies, &mut tests, &mut notes);
     let status = overall(&tests);
     Her2Assessment {
@@ -623,5 +643,27 @@ mod tests {
             status_of(vec![obs("49683-6", quantity(1.9), vec![], "2026-01-01")]),
             Her2Status::Absent
         );
+    }
+
+    /// Regression (issue 10): a panel whose ratio the evidence set aside (1e308) or could not
+    /// read kept its 3.0 copies, which were then read as a single-probe negative.
+    #[test]
+    fn the_copies_of_a_panel_without_a_readable_ratio_are_not_single_probe() {
+        let panel = vec![obs(
+            "74885-5",
+            None,
+            vec![
+                Component {
+                    codes: vec![Code::of(CodeSystem::Loinc, "49683-6")],
+                    value: None,
+                },
+                Component {
+                    codes: vec![Code::of(CodeSystem::Loinc, "74860-8")],
+                    value: quantity(3.0),
+                },
+            ],
+            "2026-01-01",
+        )];
+        assert_eq!(status_of(panel), Her2Status::Absent);
     }
 }

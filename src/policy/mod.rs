@@ -8,6 +8,7 @@
 
 #[cfg(test)]
 mod cases;
+mod concerns;
 pub mod decision;
 mod engine;
 pub mod her2;
@@ -186,7 +187,7 @@ impl PolicySet {
     /// Decides one item. Items no policy covers are pended: the adapter never denies what no
     /// policy covers (decisions.md section 1).
     pub fn decide(&self, facts: &Facts, item: &ItemFacts) -> Decision {
-        match self.policies.iter().find(|p| p.applies_to(item)) {
+        let decision = match self.policies.iter().find(|p| p.applies_to(item)) {
             Some(policy) => policy.decide(facts, item),
             None => Decision {
                 sequence: item.sequence,
@@ -200,7 +201,9 @@ impl PolicySet {
                 summary: "no automated policy applies to this item; pended for manual review"
                     .into(),
             },
-        }
+        };
+        // Section 7: concerns and set-aside evidence (encodings branch; see concerns.rs).
+        concerns::apply(decision, facts, item)
     }
 }
 
