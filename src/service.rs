@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::evidence::{self, ItemFacts};
 use crate::fhir::{Issue, IssueType};
+use crate::pas::authz::NumberKey;
 use crate::pas::{
     self, CheckedRequest, ItemAnswer, Limits, Rejection, RequestIdentity, ResponseMeta,
 };
@@ -74,6 +75,9 @@ pub struct Service {
     policies: PolicySet,
     settings: ServiceSettings,
     store: Option<Store>,
+    /// The key authorization numbers are derived with: given (`--number-key`), or read from
+    /// the store (made at its first start) on the first submission.
+    number_key: tokio::sync::OnceCell<NumberKey>,
 }
 
 impl Service {
@@ -83,6 +87,7 @@ impl Service {
             policies,
             settings,
             store: None,
+            number_key: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -90,6 +95,36 @@ impl Service {
     pub fn with_store(mut self, store: Store) -> Self {
         self.store = Some(store);
         self
+    }
+
+    /// Derives authorization numbers with `key` instead of the key kept in the store.
+    pub fn with_number_key(self, key: NumberKey) -> Self {
+        Self {
+            number_key: tokio::sync::OnceCell::new_with(Some(key)),
+            ..self
+        }
+    }
+
+    /// The number key: the one given, else the store's; `None` without either (offline
+    /// `evaluate` and `replay`, whose numbers are issued to nobody).
+    async fn number_key(&self) -> Result<Option<&NumberKey>, Rejection> {
+        if let Some(key) = self.number_key.get() {
+            return Ok(Some(key));
+        }
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        let key = self
+            .number_key
+            .get_or_try_init(|| async {
+                store
+                    .secret(store::secrets::AUTHORIZATION_NUMBER_KEY)
+                    .await
+                    .map(|secret| NumberKey::new(secret.bytes()))
+            })
+            .await
+            .map_err(|e| internal_store_error(e, "the authorization number key cannot be read"))?;
+        Ok(Some(key))
     }
 
     pub fn store(&self) -> Option<&Store> {
@@ -104,25 +139,51 @@ impl Service {
         &self.policies
     }
 
-    /// `Claim/$submit` from a raw body.
+    /// `Claim/$submit` from a raw body, filed under `Bundle.identifier.system` (no
+    /// authenticated caller: library use, `--insecure-no-auth`).
     pub async fn submit_bytes(&self, body: &[u8]) -> Result<Submission, Rejection> {
+        self.submit_bytes_as(body, None).await
+    }
+
+    /// `Claim/$submit` from a raw body on behalf of `submitter` (the authenticated client's
+    /// store key, [`crate::auth::Caller::submitter`]); `None` files it under
+    /// `Bundle.identifier.system` as before authentication existed.
+    pub async fn submit_bytes_as(
+        &self,
+        body: &[u8],
+        submitter: Option<String>,
+    ) -> Result<Submission, Rejection> {
         let request = pas::check_bytes(body, &self.settings.limits)?;
-        self.submit_checked(request).await
+        self.submit_checked(request, submitter).await
     }
 
     /// `Claim/$submit` from a parsed body (a Bundle, or a Parameters carrying one).
     pub async fn submit(&self, body: Value) -> Result<Submission, Rejection> {
         let request = pas::check(body, &self.settings.limits)?;
-        self.submit_checked(request).await
+        self.submit_checked(request, None).await
     }
 
-    async fn submit_checked(&self, request: CheckedRequest) -> Result<Submission, Rejection> {
+    async fn submit_checked(
+        &self,
+        request: CheckedRequest,
+        submitter: Option<String>,
+    ) -> Result<Submission, Rejection> {
         // The keys are read first so that a request the store could not file is refused
         // before any work is done on it.
         let keys = match &self.store {
-            Some(_) => Some(store::request_keys(request.bundle()).map_err(extract_rejection)?),
+            Some(_) => {
+                let mut keys = store::request_keys(request.bundle()).map_err(extract_rejection)?;
+                if let Some(submitter) = &submitter {
+                    keys.submitter = submitter.clone();
+                }
+                Some(keys)
+            }
             None => None,
         };
+        let number_key = self.number_key().await?;
+        // Numbers are derived over the submitter too: two submitters using one Claim
+        // identifier get different numbers.
+        let number_scope = keys.as_ref().map(|k| k.submitter.as_str()).unwrap_or("");
         let decisions = self.decide(&request)?;
         let cancelled = cancelled_items(request.claim());
         let prior = match (&self.store, &keys) {
@@ -145,7 +206,10 @@ impl Service {
                     earlier
                 } else if decision.outcome.authorization().is_some() {
                     // An update keeps the number of an item that stays authorized.
-                    Some(earlier.unwrap_or_else(|| identity.item_number(sequence)))
+                    Some(earlier.unwrap_or_else(|| match number_key {
+                        Some(key) => identity.keyed_item_number(key, number_scope, sequence),
+                        None => identity.item_number(sequence),
+                    }))
                 } else {
                     None
                 };
@@ -199,6 +263,9 @@ impl Service {
             authorizations,
         )
         .map_err(extract_rejection)?;
+        if let Some(submitter) = submitter {
+            new.keys.submitter = submitter;
+        }
         if let Some(prior) = &prior {
             new = new.superseding(prior);
         }
@@ -305,6 +372,16 @@ impl Service {
     /// store there is nothing to answer from, so this says so (501) rather than reply with
     /// an empty result that would read as "no such authorization".
     pub async fn inquire(&self, body: &[u8]) -> Result<Value, Rejection> {
+        self.inquire_as(body, None).await
+    }
+
+    /// `Claim/$inquire` for `submitter` (see [`Service::submit_bytes_as`]): only
+    /// authorizations it submitted can match, whatever keys or numbers the inquiry names.
+    pub async fn inquire_as(
+        &self,
+        body: &[u8],
+        submitter: Option<String>,
+    ) -> Result<Value, Rejection> {
         if body.len() > self.settings.limits.max_body_bytes {
             return Err(pas::check::too_large(
                 body.len(),
@@ -328,7 +405,8 @@ impl Service {
             ))
         })?;
         let bundle = inquiry::request_bundle(&body).map_err(extract_rejection)?;
-        let keys = inquiry::parse(bundle).map_err(extract_rejection)?;
+        let mut keys = inquiry::parse(bundle).map_err(extract_rejection)?;
+        keys.submitter = submitter;
         let matches = store.inquire(&keys).await.map_err(|error| match error {
             StoreError::InquiryTooBroad => Rejection::bad_request(
                 Issue::error(IssueType::Required, error.to_string()).at("Bundle.entry[0].resource"),

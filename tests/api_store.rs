@@ -556,6 +556,7 @@ impl Server {
     fn start(db: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pas-adapter"))
             .args(["serve", "--addr", "127.0.0.1:0", "--db", db])
+            .args(["--insecure-no-auth", "--admin-addr", "127.0.0.1:0"])
             .env("PAS_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -360,6 +360,7 @@ impl Binary {
         let uri = format!("sqlite://{}", db.path().join("limits.db").display());
         let mut child = Command::new(env!("CARGO_BIN_EXE_pas-adapter"))
             .args(["serve", "--addr", "127.0.0.1:0", "--db", &uri])
+            .args(["--insecure-no-auth", "--admin-addr", "127.0.0.1:0"])
             .args(args)
             .env("PAS_LOG", "info")
             .env("PAS_LOG_FORMAT", "json")

@@ -301,6 +301,9 @@ fn serve_samples(format: &str, samples: &[(PathBuf, Value, String)]) -> String {
         &uri,
         "--log-format",
         format,
+        "--insecure-no-auth",
+        "--admin-addr",
+        "127.0.0.1:0",
     ]));
     let line = server.wait_for("serving PAS");
     let addr = match serde_json::from_str::<Value>(&line) {

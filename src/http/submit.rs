@@ -2,21 +2,28 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use super::auth::{Touched, authorization_numbers};
 use super::error::{ApiError, fhir_json};
 use super::extract::FhirBody;
 use super::router::{AppState, ReviewActions};
+use crate::auth::Caller;
 use crate::telemetry::REVIEW_ACTIONS;
 
 #[tracing::instrument(skip_all, name = "submit")]
 pub async fn submit(
     State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
     FhirBody(body): FhirBody,
 ) -> Result<Response, ApiError> {
-    let submission = state.service.submit_bytes(&body).await?;
+    // The authenticated client is the submitter; without authentication (`--insecure-no-auth`)
+    // the service falls back to `Bundle.identifier.system`.
+    let submitter = caller.and_then(|Extension(c)| c.submitter());
+    let submission = state.service.submit_bytes_as(&body, submitter).await?;
     let actions: Vec<&str> = submission
         .decisions
         .iter()
@@ -40,5 +47,8 @@ pub async fn submit(
     response
         .extensions_mut()
         .insert(ReviewActions(actions.join(",")));
+    response
+        .extensions_mut()
+        .insert(Touched(authorization_numbers(&submission.response)));
     Ok(response)
 }

@@ -56,8 +56,10 @@ macro_rules! ig_example {
     };
 }
 
+pub mod audit;
 pub mod extract;
 pub mod inquiry;
+pub mod secrets;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -81,11 +83,14 @@ pub const DEFAULT_URI: &str = "sqlite://pas-adapter.db";
 pub const MIN_RETENTION_MONTHS: u32 = 6;
 
 /// The schema, embedded so that the binary migrates any database it is pointed at.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "submissions",
-    include_str!("../../migrations/0001_submissions.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "submissions",
+        include_str!("../../migrations/0001_submissions.sql"),
+    ),
+    (3, "auth", include_str!("../../migrations/0003_auth.sql")),
+];
 
 /// Why a store operation failed. `Conflict`, `NotFound` and `InquiryTooBroad` are the
 /// caller's (4xx); the others are ours (5xx).
@@ -149,8 +154,8 @@ impl Backend {
     }
 }
 
-/// A URI without its password, for error messages and logs.
-fn redact(uri: &str) -> String {
+/// A URI without its password, for error messages, logs and `Debug`.
+pub fn redact(uri: &str) -> String {
     match (uri.find("://"), uri.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &uri[scheme_end + 3..at];
