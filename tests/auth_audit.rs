@@ -120,7 +120,8 @@ async fn the_audit_trail_matches_the_calls_and_holds_no_clinical_values() {
         })
         .await
         .unwrap();
-    let summary: Vec<(AgentKind, Option<&str>, &str, u16, Vec<String>)> = records
+    type Row<'a> = (AgentKind, Option<&'a str>, &'a str, u16, Vec<String>);
+    let summary: Vec<Row> = records
         .iter()
         .map(|r| {
             (
