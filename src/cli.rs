@@ -218,6 +218,10 @@ pub struct ReplayArgs {
     #[arg(long, env = "PAS_SERVER")]
     pub server: Option<String>,
 
+    /// Bearer token sent with every request to `--server` (from its `/auth/token`).
+    #[arg(long, env = "PAS_TOKEN", requires = "server", hide_env_values = true)]
+    pub token: Option<SecretArg>,
+
     /// Evaluate every bundle this many times in process (no HTTP, no store) and end with a
     /// timing line: `<count> bundles in <seconds> s: <rate> bundles/s, p50 <x> us, p99 <y> us`.
     #[arg(long, value_name = "N", conflicts_with = "server", value_parser = clap::value_parser!(u32).range(1..))]

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use pas_adapter::auth::Smart;
-use pas_adapter::cli::{Cli, Command, EvaluateArgs, PurgeArgs, ReplayArgs, ServeArgs};
+use pas_adapter::cli::{Cli, Command, EvaluateArgs, PurgeArgs, ReplayArgs, SecretArg, ServeArgs};
 use pas_adapter::http::Security;
 use pas_adapter::pas::authz::NumberKey;
 use pas_adapter::policy::PolicySet;
@@ -252,7 +252,7 @@ async fn replay_command(service: &Service, args: ReplayArgs) -> anyhow::Result<E
         let body = std::fs::read(file).with_context(|| format!("cannot read `{name}`"))?;
         let outcome = match &args.server {
             None => replay::outcome(&service.submit_bytes(&body).await),
-            Some(server) => post(&client, server, body).await?,
+            Some(server) => post(&client, server, args.token.as_ref(), body).await?,
         };
         rows.extend(replay::compare(&name, outcome, expected.as_ref()));
         if let Some(bar) = &progress {
@@ -313,12 +313,17 @@ async fn replay_repeat(
 async fn post(
     client: &reqwest::Client,
     server: &str,
+    token: Option<&SecretArg>,
     body: Vec<u8>,
 ) -> anyhow::Result<Result<Vec<replay::Answer>, String>> {
     let url = format!("{}/Claim/$submit", server.trim_end_matches('/'));
-    let response = client
+    let mut request = client
         .post(&url)
-        .header("content-type", "application/fhir+json")
+        .header("content-type", "application/fhir+json");
+    if let Some(token) = token {
+        request = request.bearer_auth(token.expose());
+    }
+    let response = request
         .body(body)
         .send()
         .await

@@ -292,3 +292,34 @@ async fn insecure_mode_says_so_in_metadata() {
     assert!(description.contains("INSECURE"), "{description}");
     assert!(metadata["rest"][0]["security"].get("service").is_none());
 }
+
+/// `replay --server --token` submits with the token; without one every bundle is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_against_a_secured_server_needs_a_token() {
+    let server = SmartServer::start().await;
+    let token = server
+        .token("gateway-a", &auth_common::keys().a_ec, "system/Claim.c")
+        .await;
+    let replay = |token: Option<String>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pas-adapter"));
+        command
+            .args(["replay", "--server", &server.base])
+            .arg(auth_common::sample_path())
+            .env("PAS_LOG", "warn")
+            .env_remove("PAS_TOKEN");
+        if let Some(token) = token {
+            command.env("PAS_TOKEN", token);
+        }
+        command.output().unwrap()
+    };
+    let refused = tokio::task::block_in_place(|| replay(None));
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("rejected 401"));
+    let accepted = tokio::task::block_in_place(|| replay(Some(token)));
+    assert_eq!(
+        accepted.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&accepted.stdout)
+    );
+}
