@@ -153,11 +153,16 @@ async fn purge(args: PurgeArgs) -> anyhow::Result<ExitCode> {
         .purge(today, args.keep_months)
         .await
         .context("purge failed")?;
+    let audit = store
+        .purge_audit(today, args.keep_months)
+        .await
+        .context("purge of the audit trail failed")?;
     store.close().await;
     println!(
         "purged {} authorizations ({} stored versions) past {} months of retention",
         report.chains, report.submissions, args.keep_months
     );
+    println!("purged {audit} audit records past retention");
     Ok(ExitCode::SUCCESS)
 }
 

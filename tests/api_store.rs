@@ -667,7 +667,8 @@ fn purge_refuses_less_than_six_months_and_runs_otherwise() {
     assert!(ok.status.success(), "{ok:?}");
     assert_eq!(
         String::from_utf8_lossy(&ok.stdout).trim(),
-        "purged 0 authorizations (0 stored versions) past 6 months of retention"
+        "purged 0 authorizations (0 stored versions) past 6 months of retention\n\
+         purged 0 audit records past retention"
     );
 }
 

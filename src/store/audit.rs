@@ -2,10 +2,10 @@
 //! refusal, with who, which operation, the outcome status, the authorization numbers touched
 //! and the request id. It never holds clinical content: there is no column for it.
 
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, Months, NaiveDate, SecondsFormat, SubsecRound, Utc};
 use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::{MIN_RETENTION_MONTHS, Store, StoreError};
 
 /// Who made a request, as far as the adapter could tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +114,50 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Removes audit records past retention (security.md: kept as long as the submissions
+    /// they concern): recorded more than `keep_months` before `today`, and naming no
+    /// authorization number still stored. Run after [`Store::purge`]; returns how many went.
+    pub async fn purge_audit(&self, today: NaiveDate, keep_months: u32) -> Result<u64, StoreError> {
+        if keep_months < MIN_RETENTION_MONTHS {
+            return Err(StoreError::Retention(keep_months));
+        }
+        let cutoff = today
+            .checked_sub_months(Months::new(keep_months))
+            .unwrap_or(NaiveDate::MIN)
+            .format("%Y-%m-%d")
+            .to_string();
+        let rows =
+            sqlx::query("SELECT id, authorizations FROM audit_events WHERE recorded_at < $1")
+                .bind(cutoff.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        let mut removed = 0;
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let numbers: Option<String> = row.try_get("authorizations")?;
+            let mut still_stored = false;
+            for number in numbers.iter().flat_map(|n| n.split(',')) {
+                let found =
+                    sqlx::query("SELECT 1 AS one FROM authorizations WHERE number = $1 LIMIT 1")
+                        .bind(number)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                if found.is_some() {
+                    still_stored = true;
+                    break;
+                }
+            }
+            if !still_stored {
+                removed += sqlx::query("DELETE FROM audit_events WHERE id = $1")
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+            }
+        }
+        Ok(removed)
     }
 
     /// The audit records matching `query`, oldest first.
