@@ -108,11 +108,17 @@ impl Clients {
                     check_keys(&set).map_err(context)?;
                     Keys::Inline(set)
                 }
-                (None, Some(url)) if url.starts_with("http://") || url.starts_with("https://") => {
-                    Keys::Url(url)
+                (None, Some(url)) if url.starts_with("http://") => Keys::Url(url),
+                // reqwest is built without TLS (no TLS stack in the dependency tree yet): an
+                // https URL would fail at every token request, so it is refused at load.
+                (None, Some(url)) if url.starts_with("https://") => {
+                    return Err(context(format!(
+                        "`jwks_url` `{url}`: this build fetches keys over plain http only (an \
+                         internal key server); put the JWKS inline in `jwks` instead"
+                    )));
                 }
                 (None, Some(url)) => {
-                    return Err(context(format!("`jwks_url` `{url}` is not an http(s) URL")));
+                    return Err(context(format!("`jwks_url` `{url}` is not an http URL")));
                 }
                 _ => {
                     return Err(context(
@@ -215,7 +221,8 @@ mod tests {
                 file(&format!("jwks = '{JWKS}'\njwks_url = \"http://x\"")),
                 "exactly one",
             ),
-            (file("jwks_url = \"ftp://x\""), "not an http(s) URL"),
+            (file("jwks_url = \"ftp://x\""), "not an http URL"),
+            (file("jwks_url = \"https://x\""), "plain http only"),
             (
                 file(
                     "jwks = '{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-384\",\"x\":\"AA\",\"y\":\"AA\"}]}'",
