@@ -189,6 +189,7 @@ struct Binary {
     child: std::process::Child,
     public: String,
     admin: String,
+    clients: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -236,6 +237,7 @@ impl Binary {
             child,
             public: public.unwrap(),
             admin: admin.unwrap(),
+            clients,
             _dir: dir,
         }
     }
@@ -322,4 +324,89 @@ async fn replay_against_a_secured_server_needs_a_token() {
         "{}",
         String::from_utf8_lossy(&accepted.stdout)
     );
+}
+
+/// SIGHUP reloads the clients file: a client added to the file can get a token without a
+/// restart, and one removed loses its token at once.
+#[tokio::test]
+async fn sighup_reloads_the_clients_file() {
+    let server = Binary::start(&["--clients", "{clients}"]);
+    let full = std::fs::read_to_string(&server.clients).unwrap();
+    let without_a = full
+        .split("\n\n")
+        .filter(|block| !block.contains("gateway-a"))
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let base = format!("http://{}", server.public);
+    let k = &auth_common::keys().a_ec;
+    let ask = || {
+        let assertion = auth_common::Assertion::new("gateway-a", k, &format!("{base}/auth/token"))
+            .sign(&k.encoding);
+        let url = format!("{base}/auth/token");
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_assertion_type", auth_common::JWT_BEARER),
+                    ("client_assertion", assertion.as_str()),
+                    ("scope", "system/Claim.c"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            (status, body)
+        }
+    };
+    let (status, body) = ask().await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let hangup = |pid: u32| {
+        let status = Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    std::fs::write(&server.clients, &without_a).unwrap();
+    hangup(server.child.id());
+    // The reload is asynchronous: wait until gateway-a is refused.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, body) = ask().await;
+        if status == 401 {
+            assert_eq!(body["error"], "invalid_client");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reloaded: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let submitted = reqwest::Client::new()
+        .post(format!("{base}/Claim/$submit"))
+        .bearer_auth(&token)
+        .header("content-type", "application/fhir+json")
+        .body(sample().to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(submitted.status(), 401, "a removed client's token is dead");
+    // Back in the file: a token again, same process.
+    std::fs::write(&server.clients, &full).unwrap();
+    hangup(server.child.id());
+    loop {
+        let (status, body) = ask().await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never reloaded: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
