@@ -94,15 +94,88 @@ pub struct ServeArgs {
     /// `Retry-After` sent with a 503, in whole seconds.
     #[arg(long, env = "PAS_RETRY_AFTER", value_name = "SECONDS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub retry_after: u64,
+
+    /// The clients file (TOML): every calling system, its scopes and public keys. Reloaded on
+    /// SIGHUP. Required unless `--insecure-no-auth`.
+    #[arg(
+        long,
+        env = "PAS_CLIENTS",
+        value_name = "PATH",
+        required_unless_present = "insecure_no_auth"
+    )]
+    pub clients: Option<PathBuf>,
+
+    /// The base URL callers reach this server at (e.g. `https://pas.plan.example`); client
+    /// assertions must name `{public-url}/auth/token` as their `aud`. Default: `http://` and
+    /// the listen address.
+    #[arg(long, env = "PAS_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// Serve without authentication: anyone who can reach the port can submit and read.
+    /// For local trials only; logged at start and said in `/metadata`.
+    #[arg(long, env = "PAS_INSECURE_NO_AUTH", conflicts_with = "clients")]
+    pub insecure_no_auth: bool,
+
+    /// Address of the admin listener (`/metrics`, `/healthz`); keep it on loopback or a
+    /// private network.
+    #[arg(long, env = "PAS_ADMIN_ADDR", default_value = "127.0.0.1:9090")]
+    pub admin_addr: SocketAddr,
+
+    /// The key authorization numbers are derived with (instead of the one generated at first
+    /// start and kept in the store). Prefer the environment variable: a flag is visible in the
+    /// process list.
+    #[arg(
+        long,
+        env = "PAS_NUMBER_KEY",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub number_key: Option<SecretArg>,
 }
 
-/// Where requests and answers are stored.
-#[derive(Debug, Clone, Args)]
+/// A secret given on the command line or in the environment: `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretArg(String);
+
+impl SecretArg {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for SecretArg {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.len() < 16 {
+            return Err("a secret needs at least 16 characters".to_owned());
+        }
+        Ok(Self(text.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Where requests and answers are stored. `--help` does not print the environment's value
+/// and `Debug` shows the URL without its password.
+#[derive(Clone, Args)]
 pub struct DbArgs {
     /// The store: `sqlite://PATH` (created if missing) or `postgres://USER:PASS@HOST:PORT/DB`
     /// (several instances behind one load balancer).
-    #[arg(long, env = "PAS_DB", default_value = crate::store::DEFAULT_URI)]
+    #[arg(long, env = "PAS_DB", default_value = crate::store::DEFAULT_URI, hide_env_values = true)]
     pub db: String,
+}
+
+impl std::fmt::Debug for DbArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbArgs")
+            .field("db", &crate::store::redact(&self.db))
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -145,6 +218,10 @@ pub struct ReplayArgs {
     #[arg(long, env = "PAS_SERVER")]
     pub server: Option<String>,
 
+    /// Bearer token sent with every request to `--server` (from its `/auth/token`).
+    #[arg(long, env = "PAS_TOKEN", requires = "server", hide_env_values = true)]
+    pub token: Option<SecretArg>,
+
     /// Evaluate every bundle this many times in process (no HTTP, no store) and end with a
     /// timing line: `<count> bundles in <seconds> s: <rate> bundles/s, p50 <x> us, p99 <y> us`.
     #[arg(long, value_name = "N", conflicts_with = "server", value_parser = clap::value_parser!(u32).range(1..))]
@@ -172,7 +249,7 @@ mod tests {
 
     #[test]
     fn server_limits_default_as_documented() {
-        let cli = Cli::try_parse_from(["pas-adapter", "serve"]);
+        let cli = Cli::try_parse_from(["pas-adapter", "serve", "--insecure-no-auth"]);
         let Ok(Cli {
             command: Command::Serve(args),
             service,
@@ -187,5 +264,40 @@ mod tests {
         assert_eq!((args.max_in_flight, args.retry_after), (128, 1));
         assert_eq!(service.max_entries, 1000);
         assert_eq!(log_format, LogFormat::Human);
+        assert_eq!(args.admin_addr.ip().to_string(), "127.0.0.1");
+    }
+
+    #[test]
+    fn serve_needs_a_clients_file_or_the_insecure_flag() {
+        assert!(Cli::try_parse_from(["pas-adapter", "serve"]).is_err());
+        assert!(Cli::try_parse_from(["pas-adapter", "serve", "--clients", "c.toml"]).is_ok());
+        assert!(
+            Cli::try_parse_from([
+                "pas-adapter",
+                "serve",
+                "--clients",
+                "c.toml",
+                "--insecure-no-auth"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_the_database_password_and_secrets() {
+        let cli = Cli::try_parse_from([
+            "pas-adapter",
+            "serve",
+            "--insecure-no-auth",
+            "--db",
+            "postgres://pas:S3cretPassw0rd@db:5432/pas",
+            "--number-key",
+            "0123456789abcdef-number-key",
+        ]);
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("S3cretPassw0rd"), "{shown}");
+        assert!(!shown.contains("number-key\""), "{shown}");
+        assert!(!shown.contains("0123456789abcdef"), "{shown}");
+        assert!(shown.contains("postgres://pas:***@db:5432/pas"), "{shown}");
     }
 }

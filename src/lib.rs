@@ -8,6 +8,7 @@
 //! [`store`] keeps request and answer. [`service`] strings these together without any HTTP
 //! types; [`http`] and the CLI are thin shells over it.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod evidence;

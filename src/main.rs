@@ -4,11 +4,15 @@
 use std::io::{IsTerminal, Read};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use pas_adapter::cli::{Cli, Command, EvaluateArgs, PurgeArgs, ReplayArgs, ServeArgs};
+use pas_adapter::auth::Smart;
+use pas_adapter::cli::{Cli, Command, EvaluateArgs, PurgeArgs, ReplayArgs, SecretArg, ServeArgs};
+use pas_adapter::http::Security;
+use pas_adapter::pas::authz::NumberKey;
 use pas_adapter::policy::PolicySet;
 use pas_adapter::replay::{self, Row, Summary};
 use pas_adapter::service::{Caller, Service, ServiceSettings};
@@ -44,26 +48,100 @@ async fn serve(service: Service, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("cannot open the request store")?;
     tracing::info!(backend = ?store.backend(), "request store ready");
-    let service = service.with_store(store.clone());
+    let mut service = service.with_store(store.clone());
+    if let Some(key) = &args.number_key {
+        service = service.with_number_key(NumberKey::new(key.expose().as_bytes()));
+    }
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on `{}`", args.addr))?;
     let addr = listener.local_addr()?;
+    let security = match &args.clients {
+        Some(path) if !args.insecure_no_auth => {
+            let public_url = args
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}"));
+            let smart = Smart::load(path.clone(), &public_url, store.clone())
+                .await
+                .context("cannot load the clients")?;
+            let smart = Arc::new(smart);
+            tracing::info!(
+                clients = smart.clients().len(),
+                token_endpoint = %smart.token_url(),
+                "SMART Backend Services enabled"
+            );
+            reload_on_hangup(Arc::clone(&smart));
+            Security::Smart(smart)
+        }
+        _ if args.insecure_no_auth => {
+            tracing::warn!(
+                "authentication is DISABLED (--insecure-no-auth): anyone who can reach this \
+                 server can submit and read authorizations; for local trials only"
+            );
+            Security::Disabled
+        }
+        _ => anyhow::bail!(
+            "`serve` needs a clients file (`--clients PATH` or PAS_CLIENTS), or \
+             `--insecure-no-auth` for a local trial"
+        ),
+    };
+    let admin = tokio::net::TcpListener::bind(args.admin_addr)
+        .await
+        .with_context(|| format!("cannot listen on the admin address `{}`", args.admin_addr))?;
+    let admin_addr = admin.local_addr()?;
     let limits = http::ServerLimits::from(&args);
     let shutdown = shutdown_signal();
-    tracing::info!(%addr, "serving PAS");
-    // One plain line for scripts and tests that start the server on port 0.
+    let admin_limits = limits.clone();
+    let admin_server = tokio::spawn(async move {
+        http::serve(
+            admin,
+            http::admin_router(),
+            &admin_limits,
+            std::future::pending(),
+        )
+        .await
+    });
+    tracing::info!(%addr, %admin_addr, "serving PAS");
+    // Plain lines for scripts and tests that start the server on port 0.
+    telemetry::stderr_line(format_args!("admin listening on {admin_addr}"));
     telemetry::stderr_line(format_args!("listening on {addr}"));
     http::serve(
         listener,
-        http::router_with(service, &limits),
+        http::app(service, &limits, security),
         &limits,
         shutdown,
     )
     .await
     .context("server failed")?;
+    admin_server.abort();
     store.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the clients file again on every SIGHUP; a file with an error leaves the clients in
+/// force. The handler is installed before the server listens, so a SIGHUP never kills it.
+fn reload_on_hangup(smart: Arc<Smart>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; the clients file is read at start only");
+            return;
+        };
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                match smart.reload() {
+                    Ok(clients) => tracing::info!(clients, "clients file reloaded"),
+                    Err(error) => {
+                        tracing::error!(%error, "clients file not reloaded; the previous clients stay")
+                    }
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = smart;
 }
 
 async fn purge(args: PurgeArgs) -> anyhow::Result<ExitCode> {
@@ -75,11 +153,16 @@ async fn purge(args: PurgeArgs) -> anyhow::Result<ExitCode> {
         .purge(today, args.keep_months)
         .await
         .context("purge failed")?;
+    let audit = store
+        .purge_audit(today, args.keep_months)
+        .await
+        .context("purge of the audit trail failed")?;
     store.close().await;
     println!(
         "purged {} authorizations ({} stored versions) past {} months of retention",
         report.chains, report.submissions, args.keep_months
     );
+    println!("purged {audit} audit records past retention");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -174,7 +257,7 @@ async fn replay_command(service: &Service, args: ReplayArgs) -> anyhow::Result<E
         let body = std::fs::read(file).with_context(|| format!("cannot read `{name}`"))?;
         let outcome = match &args.server {
             None => replay::outcome(&service.submit_bytes(&Caller::Unauthenticated, &body).await),
-            Some(server) => post(&client, server, body).await?,
+            Some(server) => post(&client, server, args.token.as_ref(), body).await?,
         };
         rows.extend(replay::compare(&name, outcome, expected.as_ref()));
         if let Some(bar) = &progress {
@@ -235,12 +318,17 @@ async fn replay_repeat(
 async fn post(
     client: &reqwest::Client,
     server: &str,
+    token: Option<&SecretArg>,
     body: Vec<u8>,
 ) -> anyhow::Result<Result<Vec<replay::Answer>, String>> {
     let url = format!("{}/Claim/$submit", server.trim_end_matches('/'));
-    let response = client
+    let mut request = client
         .post(&url)
-        .header("content-type", "application/fhir+json")
+        .header("content-type", "application/fhir+json");
+    if let Some(token) = token {
+        request = request.bearer_auth(token.expose());
+    }
+    let response = request
         .body(body)
         .send()
         .await

@@ -468,6 +468,14 @@ async fn the_server_keeps_serving_after_bad_requests() {
     let server = tokio::spawn(pas_adapter::http::launch(listener, app(), async {
         let _ = stopped.await;
     }));
+    // `/metrics` is served on the admin listener only.
+    let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin = admin_listener.local_addr().unwrap();
+    let admin_server = tokio::spawn(pas_adapter::http::launch(
+        admin_listener,
+        pas_adapter::http::admin_router(),
+        std::future::pending(),
+    ));
     let client = reqwest::Client::new();
     let url = format!("http://{addr}/Claim/$submit");
     let bad_bodies = [
@@ -506,8 +514,14 @@ async fn the_server_keeps_serving_after_bad_requests() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
-    let metrics = client
+    let public_metrics = client
         .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public_metrics.status(), 404, "/metrics is not public");
+    let metrics = client
+        .get(format!("http://{admin}/metrics"))
         .send()
         .await
         .unwrap()
@@ -525,6 +539,7 @@ async fn the_server_keeps_serving_after_bad_requests() {
     );
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
+    admin_server.abort();
 }
 
 /// Request ids are logged with every line: a client id that is not a UUID (it could be a

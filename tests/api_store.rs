@@ -875,6 +875,8 @@ on_both_backends!(
 struct Server {
     child: Child,
     base: String,
+    /// The admin address (`/metrics`).
+    admin: String,
     log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
@@ -903,6 +905,7 @@ impl Server {
     fn spawn(db: &str, level: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pas-adapter"))
             .args(["serve", "--addr", "127.0.0.1:0", "--db", db])
+            .args(["--insecure-no-auth", "--admin-addr", "127.0.0.1:0"])
             .env("PAS_LOG", level)
             .env("PAS_LOG_FORMAT", "json")
             .stdout(Stdio::null())
@@ -912,15 +915,22 @@ impl Server {
         let stderr = child.stderr.take().unwrap();
         let mut lines = BufReader::new(stderr).lines();
         let mut seen = Vec::new();
+        let mut admin = None;
         let addr = loop {
             match lines.next() {
-                Some(Ok(line)) => match line.strip_prefix("listening on ") {
-                    Some(addr) => break addr.trim().to_owned(),
-                    None => seen.push(line),
-                },
+                Some(Ok(line)) => {
+                    if let Some(addr) = line.strip_prefix("admin listening on ") {
+                        admin = Some(addr.trim().to_owned());
+                    } else if let Some(addr) = line.strip_prefix("listening on ") {
+                        break addr.trim().to_owned();
+                    } else {
+                        seen.push(line);
+                    }
+                }
                 _ => panic!("the server exited before listening: {seen:#?}"),
             }
         };
+        let admin = admin.expect("the admin address is printed before the public one");
         // Keep draining its log so that the server never blocks on a full pipe.
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let kept = std::sync::Arc::clone(&log);
@@ -932,6 +942,7 @@ impl Server {
         Self {
             child,
             base: format!("http://{addr}"),
+            admin: format!("http://{admin}"),
             log,
         }
     }
@@ -1021,7 +1032,7 @@ async fn metrics_and_answered_log_report_what_the_response_says(db: &Db) {
     // The original again: the stored A1, not counted again.
     assert_eq!(server.post("$submit", &sample()).await.0, 200);
 
-    let metrics = reqwest::get(format!("{}/metrics", server.base))
+    let metrics = reqwest::get(format!("{}/metrics", server.admin))
         .await
         .unwrap()
         .text()
@@ -1070,7 +1081,8 @@ fn purge_refuses_less_than_six_months_and_runs_otherwise() {
     assert!(ok.status.success(), "{ok:?}");
     assert_eq!(
         String::from_utf8_lossy(&ok.stdout).trim(),
-        "purged 0 authorizations (0 stored versions) past 6 months of retention"
+        "purged 0 authorizations (0 stored versions) past 6 months of retention\n\
+         purged 0 audit records past retention"
     );
 }
 

@@ -192,3 +192,33 @@ fn help_is_available_everywhere() {
     let output = bin().args(["serve", "--help"]).output().unwrap();
     assert!(String::from_utf8_lossy(&output.stdout).contains("PAS_ADDR"));
 }
+
+/// Regression (issue 9): `serve --help` printed `[env: PAS_DB=postgres://u:PASSWORD@...]`.
+#[test]
+fn help_never_prints_the_database_password_or_the_number_key() {
+    let output = bin()
+        .args(["serve", "--help"])
+        .env("PAS_DB", "postgres://pas:HelpS3cretPw@db:5432/pas")
+        .env("PAS_NUMBER_KEY", "HelpNumberKeySecret-0123456789")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(text.contains("PAS_DB"), "{text}");
+    assert!(!text.contains("HelpS3cretPw"), "{text}");
+    assert!(!text.contains("HelpNumberKeySecret"), "{text}");
+}
+
+/// `serve` refuses to start without a clients file unless told `--insecure-no-auth`.
+#[test]
+fn serve_refuses_to_start_without_clients() {
+    let output = bin()
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env_remove("PAS_CLIENTS")
+        .env_remove("PAS_INSECURE_NO_AUTH")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(text.contains("--clients"), "{text}");
+}

@@ -47,6 +47,7 @@ async fn regression_serve_with_unwritable_stderr_keeps_serving() {
     let addr = format!("127.0.0.1:{port}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_pas-adapter"))
         .args(["--log", "trace", "serve", "--addr", &addr, "--db", &db])
+        .args(["--insecure-no-auth", "--admin-addr", "127.0.0.1:0"])
         .stdout(Stdio::null())
         .stderr(dev_full())
         .spawn()

@@ -7,6 +7,8 @@
 //! actions and latency.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod auth_common;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -301,6 +303,9 @@ fn serve_samples(format: &str, samples: &[(PathBuf, Value, String)]) -> String {
         &uri,
         "--log-format",
         format,
+        "--insecure-no-auth",
+        "--admin-addr",
+        "127.0.0.1:0",
     ]));
     let line = server.wait_for("serving PAS");
     let addr = match serde_json::from_str::<Value>(&line) {
@@ -418,4 +423,120 @@ fn logs_of_a_run_over_the_sample_bundles_carry_no_patient_data() {
     );
     // Not a vacuous pass: debug lines of the libraries were captured too.
     assert!(json_logs.lines().any(|l| l.contains("\"level\":\"DEBUG\"")));
+}
+
+/// Secrets never reach the logs (issue 9): at debug level for every crate, a server with a
+/// clients file and a number key given in the environment issues a token and answers with it;
+/// neither the assertion, the access token, the number key nor the database password (of a
+/// PostgreSQL URL that cannot be reached, so that the error path is logged too) appears.
+#[test]
+fn logs_carry_no_token_assertion_number_key_or_database_password() {
+    const DB_PASSWORD: &str = "LogS3cretDbPassw0rd";
+    const NUMBER_KEY: &str = "LogNumberKeySecret-0123456789";
+    // The error path: the store cannot be opened.
+    let failed = bin()
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--admin-addr",
+            "127.0.0.1:0",
+        ])
+        .args(["--insecure-no-auth", "--db"])
+        .arg(format!("postgres://pas:{DB_PASSWORD}@127.0.0.1:1/pas"))
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(2));
+    let failed = String::from_utf8_lossy(&failed.stderr).to_string();
+    assert!(failed.contains("cannot open the request store"), "{failed}");
+    assert!(!failed.contains(DB_PASSWORD), "{failed}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let clients = dir.path().join("clients.toml");
+    std::fs::write(&clients, auth_common::clients_toml()).unwrap();
+    let uri = format!("sqlite://{}", dir.path().join("logs.db").display());
+    let server = Captured::spawn(
+        bin()
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--admin-addr",
+                "127.0.0.1:0",
+            ])
+            .args(["--db", &uri, "--log-format", "json", "--clients"])
+            .arg(&clients)
+            .env("PAS_NUMBER_KEY", NUMBER_KEY),
+    );
+    let line = server.wait_for("serving PAS");
+    let addr = serde_json::from_str::<Value>(&line).unwrap()["addr"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let base = format!("http://{addr}");
+    let key = &auth_common::keys().a_rsa;
+    let assertion = auth_common::Assertion::new("gateway-a", key, &format!("{base}/auth/token"))
+        .sign(&key.encoding);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let token = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", auth_common::JWT_BEARER),
+            ("client_assertion", assertion.as_str()),
+            ("scope", "system/Claim.c"),
+        ];
+        let answer: Value = client
+            .post(format!("{base}/auth/token"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = answer["access_token"].as_str().unwrap().to_owned();
+        // The replay is refused, with the assertion in the request again.
+        let replay = client
+            .post(format!("{base}/auth/token"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(replay.status(), 400);
+        let submitted = client
+            .post(format!("{base}/Claim/$submit"))
+            .bearer_auth(&token)
+            .header("content-type", "application/fhir+json")
+            .body(auth_common::sample().to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(submitted.status(), 200);
+        let refused = client
+            .post(format!("{base}/Claim/$inquire"))
+            .bearer_auth(&token)
+            .header("content-type", "application/fhir+json")
+            .body(auth_common::inquiry(None).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 403);
+        token
+    });
+    drop(runtime);
+    let logs = server.text();
+    assert!(logs.contains("\"answered\""), "{logs}");
+    let signature = assertion.rsplit('.').next().unwrap();
+    let token_signature = token.rsplit('.').next().unwrap();
+    for (name, secret) in [
+        ("assertion", assertion.as_str()),
+        ("assertion signature", signature),
+        ("access token", token.as_str()),
+        ("access token signature", token_signature),
+        ("number key", NUMBER_KEY),
+        ("RSA modulus", &key.jwk_n()[..40]),
+    ] {
+        assert!(!logs.contains(secret), "the {name} is in the logs:\n{logs}");
+    }
 }

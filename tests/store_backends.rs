@@ -412,6 +412,7 @@ async fn inquiry_by_each_key(db: &Db) {
         provider: Some("http://hl7.org/fhir/sid/us-npi|1234567893".into()),
         insurer: Some("urn:payer-id|PAYER1".into()),
         authorization_number: None,
+        submitter: None,
     };
     // Member id + provider + insurer: both of M-6's authorizations, oldest first.
     assert_eq!(

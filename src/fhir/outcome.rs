@@ -50,6 +50,10 @@ pub enum IssueType {
     Timeout,
     /// The request was not found (inquiry).
     NotFound,
+    /// No valid credential (401).
+    Login,
+    /// The credential does not allow this (403).
+    Forbidden,
 }
 
 impl IssueType {
@@ -67,6 +71,8 @@ impl IssueType {
             Self::Timeout => "timeout",
             Self::Transient => "transient",
             Self::NotFound => "not-found",
+            Self::Login => "login",
+            Self::Forbidden => "forbidden",
         }
     }
 }

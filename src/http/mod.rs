@@ -1,6 +1,8 @@
 //! The HTTP shell over [`Service`](crate::service::Service): routes, the FHIR JSON body
 //! extractor, errors as OperationOutcome, the server's limits, and [`serve`].
 
+mod audit;
+mod auth;
 mod error;
 mod extract;
 mod health;
@@ -11,7 +13,9 @@ mod router;
 mod server;
 mod submit;
 
+pub use audit::{audit_event, parse_query as parse_audit_query};
+pub use auth::{Security, Touched, authorization_numbers};
 pub use error::{ApiError, fhir_json};
 pub use extract::FhirBody;
-pub use router::{AppState, ReviewActions, router, router_with};
+pub use router::{AppState, ReviewActions, admin_router, app, router, router_with};
 pub use server::{ServerLimits, launch, serve};

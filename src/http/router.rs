@@ -4,19 +4,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request};
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use super::auth::{self, Security};
 use super::error::{ApiError, fhir_json};
 use super::server::ServerLimits;
-use super::{health, inquire, metadata, questionnaire, submit};
+use super::{audit, health, inquire, metadata, questionnaire, submit};
 use crate::fhir::{Issue, IssueType, operation_outcome};
 use crate::service::Service;
 use crate::telemetry::{LATENCY, REQUESTS};
@@ -25,7 +25,13 @@ use crate::telemetry::{LATENCY, REQUESTS};
 #[derive(Debug)]
 pub struct AppState {
     pub service: Service,
-    pub metrics: PrometheusHandle,
+    pub security: Security,
+}
+
+impl FromRef<Arc<AppState>> for Security {
+    fn from_ref(state: &Arc<AppState>) -> Self {
+        state.security.clone()
+    }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -35,36 +41,64 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Debug, Clone)]
 pub struct ReviewActions(pub String);
 
-/// The application with the default [`ServerLimits`].
+/// The application with the default [`ServerLimits`], without authentication (library use
+/// and tests; `serve` runs [`app`] with SMART unless told `--insecure-no-auth`).
 pub fn router(service: Service) -> Router {
     router_with(service, &ServerLimits::default())
 }
 
-/// The application: PAS operations, metadata, health and metrics, with the request timeout
-/// and the cap on requests in flight of `limits` on every route but health and metrics (a
-/// busy server is still alive, and still measurable).
+/// [`app`] without authentication ([`Security::Disabled`]).
 pub fn router_with(service: Service, limits: &ServerLimits) -> Router {
+    app(service, limits, Security::Disabled)
+}
+
+/// The admin application, served on its own (loopback) address: `/metrics` and `/healthz`.
+pub fn admin_router() -> Router {
+    let metrics = crate::telemetry::metrics_handle();
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move { health::metrics(&metrics) }
+            }),
+        )
+        .route("/healthz", get(health::healthz))
+}
+
+/// The application: PAS operations, metadata, the SMART endpoints, the audit trail and
+/// health, with the request timeout and the cap on requests in flight of `limits` on every
+/// route but health (a busy server is still alive). Every route passes [`auth::authorize`],
+/// which asks [`crate::auth::routes::requirement`] what it needs. `/metrics` is on
+/// [`admin_router`].
+pub fn app(service: Service, limits: &ServerLimits, security: Security) -> Router {
     // The body extractor answers 413 above this; the service checks the same limit again for
     // bodies that reach it another way (CLI, tests).
     let body_limit = service.settings().limits.max_body_bytes;
     let state = Arc::new(AppState {
         service,
-        metrics: crate::telemetry::metrics_handle(),
+        security: security.clone(),
     });
     let operations = limits.apply(
         Router::new()
             .route("/Claim/$submit", post(submit::submit))
             .route("/Claim/$inquire", post(inquire::inquire))
             .route("/metadata", get(metadata::metadata))
-            .route("/Questionnaire/{id}", get(questionnaire::read)),
+            .route("/Questionnaire/{id}", get(questionnaire::read))
+            .route("/AuditEvent", get(audit::search))
+            .route("/auth/token", post(auth::token))
+            .route(
+                "/.well-known/smart-configuration",
+                get(auth::smart_configuration),
+            ),
     );
     Router::new()
         .merge(operations)
         .route("/healthz", get(health::healthz))
-        .route("/metrics", get(health::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(middleware::from_fn_with_state(security, auth::authorize))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(track))
         .layer(CatchPanicLayer::custom(|_| {

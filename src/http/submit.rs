@@ -2,25 +2,30 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use super::auth::{Touched, authorization_numbers};
 use super::error::{ApiError, fhir_json};
 use super::extract::FhirBody;
 use super::router::{AppState, ReviewActions};
-use crate::service::Caller;
+use crate::auth::Caller;
 use crate::telemetry::REVIEW_ACTIONS;
 
 #[tracing::instrument(skip_all, name = "submit")]
 pub async fn submit(
     State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
     FhirBody(body): FhirBody,
 ) -> Result<Response, ApiError> {
-    let submission = state
-        .service
-        .submit_bytes(&Caller::Unauthenticated, &body)
-        .await?;
+    // The authenticated client is the submitter; without authentication (`--insecure-no-auth`)
+    // the service files the request under `Bundle.identifier.system`.
+    let caller = caller.map_or(crate::service::Caller::Unauthenticated, |Extension(c)| {
+        c.service_caller()
+    });
+    let submission = state.service.submit_bytes(&caller, &body).await?;
     // What the response says of each item (`C` for a cancelled one; the stored answer's
     // actions on a resubmission), never the engine's view of an item it did not answer.
     let actions: Vec<&str> = submission.actions.iter().map(|a| a.code).collect();
@@ -42,5 +47,8 @@ pub async fn submit(
     response
         .extensions_mut()
         .insert(ReviewActions(actions.join(",")));
+    response
+        .extensions_mut()
+        .insert(Touched(authorization_numbers(&submission.response)));
     Ok(response)
 }

@@ -1,5 +1,11 @@
 //! Authorization numbers, issued deterministically from the request's identity.
 //!
+//! A server with a store derives them with a keyed hash ([`NumberKey`], HMAC-SHA256 over the
+//! submitter and the Claim identifier), so nobody can compute another request's number and two
+//! submitters using one Claim identifier get different numbers. The unkeyed FNV numbers below
+//! remain for offline `evaluate` and `replay` (numbers issued to nobody), and numbers already
+//! issued are never recomputed: updates and resubmissions take them from the store.
+//!
 //! The engine decides; it does not number. Numbers are derived from the Claim's business
 //! identifier (or the Bundle's when the Claim has none) so that a resubmission of the same
 //! request gets the same numbers, and a gateway retry never mints a second authorization.
@@ -7,7 +13,25 @@
 //! out here because `std`'s `DefaultHasher` may change between Rust releases and a number,
 //! once sent to a provider, must never change.
 
+use hmac::{Hmac, Mac};
 use serde_json::Value;
+use sha2::Sha256;
+
+/// The secret authorization numbers are derived with. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NumberKey(Vec<u8>);
+
+impl NumberKey {
+    pub fn new(bytes: &[u8]) -> Self {
+        Self(bytes.to_vec())
+    }
+}
+
+impl std::fmt::Debug for NumberKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NumberKey(***)")
+    }
+}
 
 const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -48,6 +72,26 @@ pub(super) fn item_number(basis: &str, sequence: u32) -> String {
     format_number(fnv1a64(format!("{basis}#item={sequence}").as_bytes()))
 }
 
+/// The number of one certified item issued by a server: HMAC-SHA256 under `key` over the
+/// submitter, the request's number basis and the item, in the same `PA-` + 12 hex format.
+pub(super) fn keyed_item_number(
+    key: &NumberKey,
+    submitter: &str,
+    basis: &str,
+    sequence: u32,
+) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key.0) else {
+        // HMAC takes keys of any length; unreachable, but never panic on a request path.
+        return item_number(basis, sequence);
+    };
+    // Length-prefixed so that no two (submitter, basis) pairs hash the same input.
+    mac.update(format!("{}:{submitter}|{basis}#item={sequence}", submitter.len()).as_bytes());
+    let tag = mac.finalize().into_bytes();
+    let mut top = [0u8; 8];
+    top.copy_from_slice(&tag[..8]);
+    format_number(u64::from_be_bytes(top))
+}
+
 fn system_value(identifier: &Value) -> Option<(&str, &str)> {
     let value = identifier
         .get("value")
@@ -84,6 +128,30 @@ mod tests {
                 .chars()
                 .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
         );
+    }
+
+    #[test]
+    fn keyed_numbers_depend_on_key_submitter_and_item() {
+        let id = "claim|urn:trnorg:9012345678|111099";
+        let key = NumberKey::new(b"k1");
+        let a = keyed_item_number(&key, "client a", id, 1);
+        assert_eq!(a, keyed_item_number(&key, "client a", id, 1));
+        assert_ne!(a, keyed_item_number(&key, "client b", id, 1));
+        assert_ne!(a, keyed_item_number(&key, "client a", id, 2));
+        assert_ne!(
+            a,
+            keyed_item_number(&NumberKey::new(b"k2"), "client a", id, 1)
+        );
+        assert_ne!(a, item_number(id, 1));
+        assert_eq!(a.len(), 15);
+        assert_eq!(format!("{key:?}"), "NumberKey(***)");
+    }
+
+    #[test]
+    fn keyed_number_format_is_pinned() {
+        // Pins the keyed algorithm: changing it would renumber resubmissions' new items.
+        let number = keyed_item_number(&NumberKey::new(b"key"), "client a", "claim|s|v", 1);
+        assert_eq!(number, "PA-3670A4DC573B");
     }
 
     #[test]

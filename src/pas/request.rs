@@ -63,6 +63,16 @@ impl RequestIdentity {
     pub fn item_number(&self, sequence: u32) -> String {
         super::authz::item_number(&self.number_basis, sequence)
     }
+
+    /// The number a server issues for an item: keyed with `key` over `submitter` too.
+    pub fn keyed_item_number(
+        &self,
+        key: &super::authz::NumberKey,
+        submitter: &str,
+        sequence: u32,
+    ) -> String {
+        super::authz::keyed_item_number(key, submitter, &self.number_basis, sequence)
+    }
 }
 
 /// How an update names the claim it updates.

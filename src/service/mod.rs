@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use crate::evidence::{self, ItemFacts};
 use crate::fhir::{Issue, IssueType};
+use crate::pas::authz::NumberKey;
 use crate::pas::{
     self, CheckedRequest, ItemAnswer, Limits, Prior, Rejection, RequestIdentity, ResponseMeta,
 };
@@ -115,6 +116,9 @@ pub struct Service {
     policies: PolicySet,
     settings: ServiceSettings,
     store: Option<Store>,
+    /// The key authorization numbers are derived with: given (`--number-key`), or read from
+    /// the store (made at its first start) on the first submission.
+    number_key: tokio::sync::OnceCell<NumberKey>,
 }
 
 impl Service {
@@ -124,6 +128,7 @@ impl Service {
             policies,
             settings,
             store: None,
+            number_key: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -131,6 +136,36 @@ impl Service {
     pub fn with_store(mut self, store: Store) -> Self {
         self.store = Some(store);
         self
+    }
+
+    /// Derives authorization numbers with `key` instead of the key kept in the store.
+    pub fn with_number_key(self, key: NumberKey) -> Self {
+        Self {
+            number_key: tokio::sync::OnceCell::new_with(Some(key)),
+            ..self
+        }
+    }
+
+    /// The number key: the one given, else the store's; `None` without either (offline
+    /// `evaluate` and `replay`, whose numbers are issued to nobody).
+    async fn number_key(&self) -> Result<Option<&NumberKey>, Rejection> {
+        if let Some(key) = self.number_key.get() {
+            return Ok(Some(key));
+        }
+        let Some(store) = &self.store else {
+            return Ok(None);
+        };
+        let key = self
+            .number_key
+            .get_or_try_init(|| async {
+                store
+                    .secret(crate::store::secrets::AUTHORIZATION_NUMBER_KEY)
+                    .await
+                    .map(|secret| NumberKey::new(secret.bytes()))
+            })
+            .await
+            .map_err(|e| internal_store_error(e, "the authorization number key cannot be read"))?;
+        Ok(Some(key))
     }
 
     pub fn store(&self) -> Option<&Store> {
@@ -177,9 +212,18 @@ impl Service {
             }
             None => None,
         };
+        // A server derives numbers with its key over the submitter too, so that two submitters
+        // using one Claim identifier get different numbers nobody can compute offline.
+        let numbers = match (self.number_key().await?, &filing) {
+            (Some(key), Some((_, keys, _))) => numbering::Numbers::Keyed {
+                key,
+                submitter: &keys.submitter,
+            },
+            _ => numbering::Numbers::Offline,
+        };
         let decisions = self.decide(&request)?;
         let prior = filing.as_ref().and_then(|(_, _, prior)| prior.as_ref());
-        let answers = numbering::answers(&request, decisions, prior);
+        let answers = numbering::answers(&request, decisions, prior, &numbers);
         let meta = ResponseMeta {
             id: uuid::Uuid::new_v4().to_string(),
             created: Utc::now(),
@@ -345,7 +389,12 @@ impl Service {
             ))
         })?;
         let bundle = inquiry::request_bundle(&body).map_err(extract_rejection)?;
-        let keys = inquiry::parse(bundle).map_err(extract_rejection)?;
+        let mut keys = inquiry::parse(bundle).map_err(extract_rejection)?;
+        // The store matches only the caller's own chains (so another client's records never
+        // count, not even towards "too broad"); the check below stays as a second guard.
+        if let Caller::Client(submitter) = caller {
+            keys.submitter = Some(submitter.clone());
+        }
         let mut matches = store.inquire(&keys).await.map_err(|error| match error {
             StoreError::InquiryTooBroad => Rejection::bad_request(
                 Issue::error(IssueType::Required, error.to_string()).at("Bundle.entry[0].resource"),

@@ -6,9 +6,32 @@
 //! number of the authorization it cancels.
 
 use super::trace;
+use crate::pas::authz::NumberKey;
 use crate::pas::{CheckedRequest, ItemAnswer};
 use crate::policy::Decision;
 use crate::store::{ItemAuthorization, StoredSubmission};
+
+/// How new authorization numbers are derived.
+pub(super) enum Numbers<'a> {
+    /// A server's: keyed (HMAC) over the submitter and the request identity.
+    Keyed {
+        key: &'a NumberKey,
+        submitter: &'a str,
+    },
+    /// Offline `evaluate` and `replay` (numbers issued to nobody): from the identity alone.
+    Offline,
+}
+
+impl Numbers<'_> {
+    fn item_number(&self, request: &CheckedRequest, sequence: u32) -> String {
+        match self {
+            Self::Keyed { key, submitter } => request
+                .identity()
+                .keyed_item_number(key, submitter, sequence),
+            Self::Offline => request.identity().item_number(sequence),
+        }
+    }
+}
 
 /// One answer per Claim item, in Claim order: the engine's decision for every item that is
 /// not cancelled (`decisions`, one per such item), `C` for the others. A cancellation of the
@@ -18,6 +41,7 @@ pub(super) fn answers(
     request: &CheckedRequest,
     decisions: Vec<Decision>,
     prior: Option<&StoredSubmission>,
+    numbers: &Numbers<'_>,
 ) -> Vec<ItemAnswer> {
     // The number an item had in the prior: issued there, or carried by a cancelled answer.
     let earlier = |sequence: u32| {
@@ -41,7 +65,7 @@ pub(super) fn answers(
             // An update keeps the number of an item that stays authorized.
             let number = decision.outcome.authorization().map(|_| {
                 earlier(decision.sequence)
-                    .unwrap_or_else(|| request.identity().item_number(decision.sequence))
+                    .unwrap_or_else(|| numbers.item_number(request, decision.sequence))
             });
             Some(ItemAnswer::decided(decision, number))
         })

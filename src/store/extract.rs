@@ -18,8 +18,8 @@ const IDENTIFIER_TYPE_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v2-0
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestKeys {
     /// Who submitted: `Bundle.identifier.system` (the submitter's transaction-id namespace),
-    /// or the empty string when the Bundle has none. The HTTP layer may replace it with the
-    /// authenticated client once SMART Backend Services lands.
+    /// or the empty string when the Bundle has none. The service replaces it with the
+    /// authenticated client's key (`crate::auth::Caller::submitter`) whenever there is one.
     pub submitter: String,
     /// `Bundle.identifier` as `system|value`.
     pub bundle_identifier: Option<String>,

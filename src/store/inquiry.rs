@@ -32,6 +32,9 @@ pub struct InquiryKeys {
     pub insurer: Option<String>,
     /// An authorization number we issued (`Claim.insurance.preAuthRef`).
     pub authorization_number: Option<String>,
+    /// The caller's submitter key: only chains it submitted match (isolation between
+    /// clients). `None` (no authentication) compares nothing.
+    pub submitter: Option<String>,
 }
 
 impl InquiryKeys {
@@ -65,7 +68,12 @@ impl InquiryKeys {
                 .flat_map(|v| &v.authorizations)
                 .any(|a| &a.number == n)
         });
-        claim_ok
+        let submitter_ok = self
+            .submitter
+            .as_ref()
+            .is_none_or(|s| versions.iter().all(|v| &v.submitter == s));
+        submitter_ok
+            && claim_ok
             && number_ok
             && same(&self.patient_member_id, &latest.patient_member_id)
             && same(&self.provider, &latest.provider_id)
@@ -129,6 +137,7 @@ pub fn parse(bundle: &Value) -> Result<InquiryKeys, ExtractError> {
         provider: keys.provider_id,
         insurer: keys.insurer_id,
         authorization_number,
+        submitter: None,
     };
     if inquiry.is_too_broad() {
         return Err(ExtractError {
@@ -213,6 +222,7 @@ mod tests {
                 provider: Some("http://hl7.org/fhir/sid/us-npi|8189991234".into()),
                 insurer: Some("http://hl7.org/fhir/sid/us-npi|1234567893".into()),
                 authorization_number: None,
+                submitter: None,
             })
         );
     }

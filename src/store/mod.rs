@@ -58,10 +58,12 @@ macro_rules! ig_example {
     };
 }
 
+pub mod audit;
 pub mod extract;
 pub mod inquiry;
 mod rows;
 mod schema;
+pub mod secrets;
 mod sql;
 mod writer;
 
@@ -149,8 +151,8 @@ impl Backend {
     }
 }
 
-/// A URI without its password, for error messages and logs.
-fn redact(uri: &str) -> String {
+/// A URI without its password, for error messages, logs and `Debug`.
+pub fn redact(uri: &str) -> String {
     match (uri.find("://"), uri.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &uri[scheme_end + 3..at];

@@ -20,6 +20,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "request identity",
         include_str!("../../migrations/0002_request_identity.sql"),
     ),
+    (3, "auth", include_str!("../../migrations/0003_auth.sql")),
 ];
 
 /// Brings the schema up to date. PostgreSQL instances starting together serialize on the
