@@ -93,14 +93,11 @@ async fn serve(service: Service, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let limits = http::ServerLimits::from(&args);
     let shutdown = shutdown_signal();
     let admin_limits = limits.clone();
+    // Built (and the metrics recorder installed) before the public address serves anything,
+    // so that no request is answered while its metrics would go nowhere.
+    let admin_router = http::admin_router();
     let admin_server = tokio::spawn(async move {
-        http::serve(
-            admin,
-            http::admin_router(),
-            &admin_limits,
-            std::future::pending(),
-        )
-        .await
+        http::serve(admin, admin_router, &admin_limits, std::future::pending()).await
     });
     tracing::info!(%addr, %admin_addr, "serving PAS");
     // Plain lines for scripts and tests that start the server on port 0.
