@@ -255,31 +255,42 @@ fn is_date_element(key: &str) -> bool {
 /// The first string under a date element that is not a calendar date, as an error at its
 /// FHIRPath.
 pub(super) fn check_dates(value: &Value, path: &str) -> Result<(), GatherError> {
-    match value {
-        Value::Object(map) => {
-            for (key, child) in map {
-                let child_path = format!("{path}.{key}");
-                match child {
-                    Value::String(s) if is_date_element(key) => {
-                        if !model::is_calendar_date(s) {
-                            return Err(GatherError {
-                                path: child_path,
-                                message: format!("`{s}` is not a calendar date"),
-                            });
-                        }
-                    }
-                    _ => check_dates(child, &child_path)?,
-                }
-            }
+    match first_bad_date(value) {
+        None => Ok(()),
+        Some((mut segments, bad)) => {
+            segments.reverse();
+            Err(GatherError {
+                path: format!("{path}{}", segments.concat()),
+                message: format!("`{bad}` is not a calendar date"),
+            })
         }
-        Value::Array(items) => {
-            for (k, child) in items.iter().enumerate() {
-                check_dates(child, &format!("{path}[{k}]"))?;
-            }
-        }
-        _ => {}
     }
-    Ok(())
+}
+
+/// The path segments (innermost first) and value of the first bad date below `value`; the
+/// path is built only when one is found, so a clean resource costs no allocation.
+fn first_bad_date(value: &Value) -> Option<(Vec<String>, &str)> {
+    match value {
+        Value::Object(map) => map.iter().find_map(|(key, child)| {
+            let found = match child {
+                Value::String(s) if is_date_element(key) => {
+                    (!model::is_calendar_date(s)).then(|| (Vec::new(), s.as_str()))
+                }
+                _ => first_bad_date(child),
+            };
+            found.map(|(mut segments, bad)| {
+                segments.push(format!(".{key}"));
+                (segments, bad)
+            })
+        }),
+        Value::Array(items) => items.iter().enumerate().find_map(|(k, child)| {
+            first_bad_date(child).map(|(mut segments, bad)| {
+                segments.push(format!("[{k}]"));
+                (segments, bad)
+            })
+        }),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

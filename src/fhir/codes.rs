@@ -77,7 +77,17 @@ pub struct Code {
 impl Code {
     /// Normalizes a code as received (`system` URI, `code` string).
     pub fn new(system_uri: &str, code: &str) -> Self {
-        let system = CodeSystem::from_uri(system_uri);
+        // An HGNC id sent without its system (`HGNC:3430`) names itself.
+        let self_naming_hgnc = system_uri.trim().is_empty()
+            && code
+                .trim()
+                .get(..5)
+                .is_some_and(|p| p.eq_ignore_ascii_case("hgnc:"));
+        let system = if self_naming_hgnc {
+            CodeSystem::Other(HGNC_URI.to_owned())
+        } else {
+            CodeSystem::from_uri(system_uri)
+        };
         let code = normalize(&system, code);
         Self { system, code }
     }
@@ -235,6 +245,12 @@ mod tests {
             }
         }
         assert_eq!(Code::new(HGNC_URI, "ERBB2").code, "ERBB2");
+        // Without a system, an `HGNC:` id still names the gene; a bare number does not.
+        assert_eq!(Code::new("", "hgnc:3430"), want);
+        assert_eq!(
+            Code::new("", "3430").system,
+            CodeSystem::Other(String::new())
+        );
         assert_eq!(
             Code::new("http://www.genenames.org/symbol", "3430").system,
             CodeSystem::Other("http://www.genenames.org/symbol".into())
