@@ -67,6 +67,65 @@ pub enum Command {
     /// Replay request Bundles (files or folders) and compare the answers with the expected
     /// ones kept beside them (`NAME.expected.json`); exit 1 on any difference.
     Replay(ReplayArgs),
+    /// Manage plan reviewer accounts (review: the reviewer worklist and API).
+    Reviewer(ReviewerArgs),
+}
+
+/// review: `pas-adapter reviewer add NAME | list | remove NAME`.
+#[derive(Debug, Clone, Args)]
+pub struct ReviewerArgs {
+    #[command(subcommand)]
+    pub action: ReviewerAction,
+
+    /// The store: `sqlite://PATH` or `postgres://...` (as for `serve`).
+    #[arg(long, env = "PAS_DB", default_value = crate::store::DEFAULT_URI, global = true)]
+    pub db: String,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ReviewerAction {
+    /// Create a reviewer and print its token once, alone on the last line of standard output
+    /// (only a hash of it is stored).
+    Add {
+        /// The reviewer's name, as shown in the answer history.
+        name: String,
+    },
+    /// List the reviewers (never their tokens).
+    List,
+    /// Remove a reviewer; its token stops working at once.
+    Remove { name: String },
+}
+
+/// review: how long the plan has for a final answer on a pended request.
+#[derive(Debug, Clone, Args)]
+pub struct ReviewClockArgs {
+    /// Hours to a final answer for an expedited request (urgent, emergency or stat).
+    #[arg(long, env = "PAS_REVIEW_EXPEDITED_HOURS", value_name = "HOURS", default_value = "72", value_parser = hours)]
+    pub review_expedited_hours: Duration,
+
+    /// Hours to a final answer for a standard request (default 7 calendar days).
+    #[arg(long, env = "PAS_REVIEW_STANDARD_HOURS", value_name = "HOURS", default_value = "168", value_parser = hours)]
+    pub review_standard_hours: Duration,
+}
+
+impl From<&ReviewClockArgs> for crate::review::ReviewClock {
+    fn from(args: &ReviewClockArgs) -> Self {
+        Self {
+            expedited: args.review_expedited_hours,
+            standard: args.review_standard_hours,
+        }
+    }
+}
+
+/// A positive number of hours, fractions allowed.
+fn hours(text: &str) -> Result<Duration, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of hours"))?;
+    match Duration::try_from_secs_f64(value * 3600.0) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        _ => Err(format!("`{text}` is not a positive number of hours")),
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -94,6 +153,9 @@ pub struct ServeArgs {
     /// `Retry-After` sent with a 503, in whole seconds.
     #[arg(long, env = "PAS_RETRY_AFTER", value_name = "SECONDS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub retry_after: u64,
+
+    #[command(flatten)]
+    pub review_clock: ReviewClockArgs,
 }
 
 /// Where requests and answers are stored.
@@ -187,5 +249,35 @@ mod tests {
         assert_eq!((args.max_in_flight, args.retry_after), (128, 1));
         assert_eq!(service.max_entries, 1000);
         assert_eq!(log_format, LogFormat::Human);
+        let clock = crate::review::ReviewClock::from(&args.review_clock);
+        assert_eq!(clock, crate::review::ReviewClock::default());
+    }
+
+    #[test]
+    fn review_clocks_are_configurable_in_hours() {
+        let cli = Cli::try_parse_from([
+            "pas-adapter",
+            "serve",
+            "--review-expedited-hours",
+            "24",
+            "--review-standard-hours",
+            "0.5",
+        ]);
+        let Ok(Cli {
+            command: Command::Serve(args),
+            ..
+        }) = cli
+        else {
+            panic!("`serve` does not parse: {cli:?}");
+        };
+        assert_eq!(
+            args.review_clock.review_expedited_hours,
+            Duration::from_secs(24 * 3600)
+        );
+        assert_eq!(
+            args.review_clock.review_standard_hours,
+            Duration::from_secs(1800)
+        );
+        assert!(hours("0").is_err());
     }
 }

@@ -16,6 +16,7 @@ pub mod http;
 pub mod pas;
 pub mod policy;
 pub mod replay;
+pub mod review;
 pub mod service;
 pub mod store;
 pub mod telemetry;

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use pas_adapter::cli::{Cli, Command, EvaluateArgs, PurgeArgs, ReplayArgs, ServeArgs};
+use pas_adapter::cli::{
+    Cli, Command, EvaluateArgs, PurgeArgs, ReplayArgs, ReviewerAction, ReviewerArgs, ServeArgs,
+};
 use pas_adapter::policy::PolicySet;
 use pas_adapter::replay::{self, Row, Summary};
 use pas_adapter::service::{Service, ServiceSettings};
@@ -28,6 +30,7 @@ async fn main() -> ExitCode {
         Command::Evaluate(args) => evaluate(&service, args).await,
         Command::Replay(args) => replay_command(&service, args).await,
         Command::Purge(args) => purge(args).await,
+        Command::Reviewer(args) => reviewer(args).await,
     };
     match result {
         Ok(code) => code,
@@ -44,7 +47,9 @@ async fn serve(service: Service, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("cannot open the request store")?;
     tracing::info!(backend = ?store.backend(), "request store ready");
-    let service = service.with_store(store.clone());
+    let service = service
+        .with_store(store.clone())
+        .with_review_clock((&args.review_clock).into());
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on `{}`", args.addr))?;
@@ -62,6 +67,45 @@ async fn serve(service: Service, args: ServeArgs) -> anyhow::Result<ExitCode> {
     )
     .await
     .context("server failed")?;
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// review: reviewer accounts. The token of a new reviewer is printed once, alone on the last
+/// line of standard output, so that scripts can take it with `tail -n 1`.
+async fn reviewer(args: ReviewerArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::connect(&args.db)
+        .await
+        .context("cannot open the request store")?;
+    match args.action {
+        ReviewerAction::Add { name } => {
+            let (reviewer, token) = store
+                .add_reviewer(&name)
+                .await
+                .context("cannot add the reviewer")?;
+            println!(
+                "reviewer `{}` added; its token (shown only now) follows:",
+                reviewer.name
+            );
+            println!("{token}");
+        }
+        ReviewerAction::List => {
+            for reviewer in store.reviewers().await? {
+                println!(
+                    "{}\t{}",
+                    reviewer.name,
+                    reviewer.created_at.format("%Y-%m-%dT%H:%M:%SZ")
+                );
+            }
+        }
+        ReviewerAction::Remove { name } => {
+            if !store.remove_reviewer(&name).await? {
+                eprintln!("error: no reviewer named `{name}`");
+                return Ok(ExitCode::from(1));
+            }
+            println!("reviewer `{name}` removed");
+        }
+    }
     store.close().await;
     Ok(ExitCode::SUCCESS)
 }

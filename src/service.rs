@@ -74,6 +74,8 @@ pub struct Service {
     policies: PolicySet,
     settings: ServiceSettings,
     store: Option<Store>,
+    /// review: the due times of review cases.
+    review_clock: crate::review::ReviewClock,
 }
 
 impl Service {
@@ -83,7 +85,18 @@ impl Service {
             policies,
             settings,
             store: None,
+            review_clock: crate::review::ReviewClock::default(),
         }
+    }
+
+    /// review: the due times of review cases (default 72 hours / 7 days).
+    pub fn with_review_clock(mut self, clock: crate::review::ReviewClock) -> Self {
+        self.review_clock = clock;
+        self
+    }
+
+    pub fn review_clock(&self) -> &crate::review::ReviewClock {
+        &self.review_clock
     }
 
     /// Records every submission in `store` before answering it, and answers `$inquire`.
@@ -266,7 +279,7 @@ impl Service {
     }
 
     /// Gathers the evidence and decides every Claim item, in Claim order.
-    fn decide(&self, request: &CheckedRequest) -> Result<Vec<Decision>, Rejection> {
+    pub(crate) fn decide(&self, request: &CheckedRequest) -> Result<Vec<Decision>, Rejection> {
         let view = request.view();
         let claim = view
             .at(request.claim_index())
@@ -384,7 +397,7 @@ pub fn cancelled_items(claim: &Value) -> Vec<u32> {
 
 /// What is stored as the decision trace: per item, the answer, the policy and every
 /// criterion with its evidence, so that a reviewer can see later why it was given.
-fn decision_trace(decisions: &[Decision], cancelled: &[u32]) -> Value {
+pub(crate) fn decision_trace(decisions: &[Decision], cancelled: &[u32]) -> Value {
     Value::Array(
         decisions
             .iter()
@@ -402,6 +415,10 @@ fn decision_trace(decisions: &[Decision], cancelled: &[u32]) -> Value {
                     "cancelled": cancelled.contains(&d.sequence),
                     "authorization": authorization,
                     "summary": d.summary,
+                    "documents": match &d.outcome {
+                        crate::policy::Outcome::Pended { documents } => documents.clone(),
+                        _ => Vec::new(),
+                    },
                     "policy": d.policy.as_ref().map(|p| json!({"id": p.id, "revision": p.revision})),
                     "criteria": d.criteria.iter().map(|c| json!({
                         "id": c.id,

@@ -50,6 +50,8 @@ pub enum IssueType {
     Timeout,
     /// The request was not found (inquiry).
     NotFound,
+    /// review: no valid reviewer credentials.
+    Login,
 }
 
 impl IssueType {
@@ -67,6 +69,7 @@ impl IssueType {
             Self::Timeout => "timeout",
             Self::Transient => "transient",
             Self::NotFound => "not-found",
+            Self::Login => "login",
         }
     }
 }

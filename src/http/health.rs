@@ -15,6 +15,13 @@ pub async fn healthz() -> Json<Value> {
 }
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    // review: the review gauges are read from the store at each scrape.
+    if let Some(store) = state.service.store()
+        && let Err(error) =
+            crate::review::refresh_metrics(store, state.service.review_clock()).await
+    {
+        tracing::warn!(%error, "review metrics not refreshed");
+    }
     (
         [(
             header::CONTENT_TYPE,

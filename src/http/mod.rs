@@ -7,6 +7,7 @@ mod health;
 mod inquire;
 mod metadata;
 mod questionnaire;
+mod review_api;
 mod router;
 mod server;
 mod submit;

@@ -16,7 +16,7 @@ use tower_http::trace::TraceLayer;
 
 use super::error::{ApiError, fhir_json};
 use super::server::ServerLimits;
-use super::{health, inquire, metadata, questionnaire, submit};
+use super::{health, inquire, metadata, questionnaire, review_api, submit};
 use crate::fhir::{Issue, IssueType, operation_outcome};
 use crate::service::Service;
 use crate::telemetry::{LATENCY, REQUESTS};
@@ -56,7 +56,11 @@ pub fn router_with(service: Service, limits: &ServerLimits) -> Router {
             .route("/Claim/$submit", post(submit::submit))
             .route("/Claim/$inquire", post(inquire::inquire))
             .route("/metadata", get(metadata::metadata))
-            .route("/Questionnaire/{id}", get(questionnaire::read)),
+            .route("/Questionnaire/{id}", get(questionnaire::read))
+            // review: the reviewer API (workflow.md section 4).
+            .route("/review/cases", get(review_api::list))
+            .route("/review/cases/{id}", get(review_api::read))
+            .route("/review/cases/{id}/decision", post(review_api::decide)),
     );
     Router::new()
         .merge(operations)

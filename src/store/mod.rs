@@ -58,6 +58,7 @@ macro_rules! ig_example {
 
 pub mod extract;
 pub mod inquiry;
+pub mod review;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -81,11 +82,18 @@ pub const DEFAULT_URI: &str = "sqlite://pas-adapter.db";
 pub const MIN_RETENTION_MONTHS: u32 = 6;
 
 /// The schema, embedded so that the binary migrates any database it is pointed at.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "submissions",
-    include_str!("../../migrations/0001_submissions.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "submissions",
+        include_str!("../../migrations/0001_submissions.sql"),
+    ),
+    (
+        4,
+        "review",
+        include_str!("../../migrations/0004_review.sql"),
+    ),
+];
 
 /// Why a store operation failed. `Conflict`, `NotFound` and `InquiryTooBroad` are the
 /// caller's (4xx); the others are ours (5xx).
@@ -211,6 +219,8 @@ pub struct NewSubmission {
     /// The version this one replaces (an update or cancellation), by submission id.
     pub supersedes: Option<String>,
     pub status: Status,
+    /// Who gave this answer (review: stored in `answer_versions`).
+    pub answered_by: review::AnsweredBy,
 }
 
 impl NewSubmission {
@@ -233,12 +243,16 @@ impl NewSubmission {
             authorizations,
             supersedes: None,
             status: Status::Active,
+            answered_by: review::AnsweredBy::Engine,
         })
     }
 
     /// Makes this the next version of `prior`'s chain (an update evaluated against `prior`).
     pub fn superseding(mut self, prior: &StoredSubmission) -> Self {
         self.supersedes = Some(prior.id.clone());
+        if self.answered_by == review::AnsweredBy::Engine {
+            self.answered_by = review::AnsweredBy::ProviderUpdate;
+        }
         self
     }
 
@@ -500,6 +514,8 @@ impl Store {
         }
         let pool = pool_options.connect(&uri).await?;
         migrate(&pool, backend).await?;
+        // review: cases for pended answers stored before review cases existed.
+        review::open_missing_cases(&mut *pool.acquire().await?).await?;
 
         let (tx, rx) = mpsc::channel(options.max_batch.max(1) * 4);
         let counters = Arc::new(Counters::default());
@@ -919,6 +935,8 @@ async fn apply(
         .execute(&mut *conn)
         .await?;
     }
+    // review: who answered, and the review case this version opens or closes.
+    review::recorded(conn, new, &id, &chain_id, received_at).await?;
     Ok(Applied::Fresh {
         id,
         chain_id,
