@@ -45,3 +45,42 @@ CREATE TABLE reviewers (
     CONSTRAINT reviewers_name UNIQUE (name),
     CONSTRAINT reviewers_token_hash UNIQUE (token_hash)
 );
+
+-- PAS Subscriptions (R4 Backport, rest-hook, full-resource). `resource_json` is the resource
+-- as stored and answered; the columns are what delivery and matching need.
+CREATE TABLE subscriptions (
+    id                 TEXT   NOT NULL PRIMARY KEY,
+    status             TEXT   NOT NULL CHECK (status IN ('requested', 'active', 'error', 'off')),
+    endpoint           TEXT   NOT NULL,
+    -- JSON array of `Name: value` header lines sent with every POST.
+    headers_json       TEXT   NOT NULL,
+    -- JSON array of the organization identifier values the subscription filters on.
+    filters_json       TEXT   NOT NULL,
+    end_at             TEXT   NULL,
+    -- Events committed for this subscription: the last event number issued.
+    events             BIGINT NOT NULL,
+    last_error         TEXT   NULL,
+    resource_json      TEXT   NOT NULL,
+    created_at         TEXT   NOT NULL
+);
+
+-- The outbox: one row per event and subscription, written in the transaction of the answer
+-- that causes it, deleted never (delivered rows keep `delivered_at`).
+CREATE TABLE notifications (
+    id              TEXT   NOT NULL PRIMARY KEY,
+    subscription_id TEXT   NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
+    event_number    BIGINT NOT NULL,
+    submission_id   TEXT   NOT NULL REFERENCES submissions (id) ON DELETE CASCADE,
+    created_at      TEXT   NOT NULL,
+    payload_json    TEXT   NOT NULL,
+    attempts        BIGINT NOT NULL,
+    next_attempt_at TEXT   NOT NULL,
+    -- A delivery in progress: no other worker or instance takes the row before this time.
+    leased_until    TEXT   NULL,
+    delivered_at    TEXT   NULL,
+    abandoned_at    TEXT   NULL,
+    last_error      TEXT   NULL,
+    CONSTRAINT notifications_event UNIQUE (subscription_id, event_number)
+);
+
+CREATE INDEX notifications_due ON notifications (delivered_at, abandoned_at, next_attempt_at);

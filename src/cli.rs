@@ -156,6 +156,46 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub review_clock: ReviewClockArgs,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+}
+
+/// review: delivery of Subscription notifications.
+#[derive(Debug, Clone, Args)]
+pub struct NotifyArgs {
+    /// Longest a subscriber may take to answer one notification, in seconds.
+    #[arg(long, env = "PAS_NOTIFY_TIMEOUT", value_name = "SECONDS", default_value = "10", value_parser = seconds)]
+    pub notify_timeout: Duration,
+
+    /// First retry delay after a failed notification, in seconds (doubled on each failure).
+    #[arg(long, env = "PAS_NOTIFY_FIRST_RETRY", value_name = "SECONDS", default_value = "5", value_parser = seconds)]
+    pub notify_first_retry: Duration,
+
+    /// Longest delay between two attempts, in seconds.
+    #[arg(long, env = "PAS_NOTIFY_MAX_RETRY", value_name = "SECONDS", default_value = "900", value_parser = seconds)]
+    pub notify_max_retry: Duration,
+
+    /// How often the outbox is polled, in seconds.
+    #[arg(long, env = "PAS_NOTIFY_POLL", value_name = "SECONDS", default_value = "1", value_parser = seconds)]
+    pub notify_poll: Duration,
+
+    /// Hours after an event its notification is abandoned if never acknowledged (at least 24).
+    #[arg(long, env = "PAS_NOTIFY_GIVE_UP_HOURS", value_name = "HOURS", default_value = "72", value_parser = clap::value_parser!(u64).range(24..))]
+    pub notify_give_up_hours: u64,
+}
+
+impl From<&NotifyArgs> for crate::notify::deliver::DeliveryOptions {
+    fn from(args: &NotifyArgs) -> Self {
+        Self {
+            timeout: args.notify_timeout,
+            poll: args.notify_poll,
+            first_delay: args.notify_first_retry,
+            max_delay: args.notify_max_retry,
+            give_up_after: Duration::from_secs(args.notify_give_up_hours * 3600),
+            ..Self::default()
+        }
+    }
 }
 
 /// Where requests and answers are stored.

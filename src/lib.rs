@@ -13,6 +13,7 @@ pub mod config;
 pub mod evidence;
 pub mod fhir;
 pub mod http;
+pub mod notify;
 pub mod pas;
 pub mod policy;
 pub mod replay;

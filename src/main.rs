@@ -47,6 +47,8 @@ async fn serve(service: Service, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("cannot open the request store")?;
     tracing::info!(backend = ?store.backend(), "request store ready");
+    // review: deliver Subscription notifications from the outbox (resumes where it stopped).
+    pas_adapter::notify::deliver::spawn(store.clone(), (&args.notify).into());
     let service = service
         .with_store(store.clone())
         .with_review_clock((&args.review_clock).into());

@@ -11,6 +11,7 @@ mod review_api;
 mod router;
 mod server;
 mod submit;
+mod subscription;
 
 pub use error::{ApiError, fhir_json};
 pub use extract::FhirBody;

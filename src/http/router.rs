@@ -16,7 +16,7 @@ use tower_http::trace::TraceLayer;
 
 use super::error::{ApiError, fhir_json};
 use super::server::ServerLimits;
-use super::{health, inquire, metadata, questionnaire, review_api, submit};
+use super::{health, inquire, metadata, questionnaire, review_api, submit, subscription};
 use crate::fhir::{Issue, IssueType, operation_outcome};
 use crate::service::Service;
 use crate::telemetry::{LATENCY, REQUESTS};
@@ -60,7 +60,19 @@ pub fn router_with(service: Service, limits: &ServerLimits) -> Router {
             // review: the reviewer API (workflow.md section 4).
             .route("/review/cases", get(review_api::list))
             .route("/review/cases/{id}", get(review_api::read))
-            .route("/review/cases/{id}/decision", post(review_api::decide)),
+            .route("/review/cases/{id}/decision", post(review_api::decide))
+            // review: PAS Subscriptions (workflow.md section 3).
+            .route(
+                "/Subscription",
+                get(subscription::search).post(subscription::create),
+            )
+            .route(
+                "/Subscription/{id}",
+                get(subscription::read)
+                    .put(subscription::update)
+                    .delete(subscription::delete),
+            )
+            .route("/Subscription/{id}/$status", get(subscription::status)),
     );
     Router::new()
         .merge(operations)

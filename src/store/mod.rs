@@ -58,6 +58,7 @@ macro_rules! ig_example {
 
 pub mod extract;
 pub mod inquiry;
+pub mod outbox;
 pub mod review;
 
 use std::borrow::Cow;
@@ -935,8 +936,11 @@ async fn apply(
         .execute(&mut *conn)
         .await?;
     }
-    // review: who answered, and the review case this version opens or closes.
-    review::recorded(conn, new, &id, &chain_id, received_at).await?;
+    // review: who answered, and the review case this version opens or closes; when it
+    // answers a pended authorization, its notifications (outbox) in the same transaction.
+    if review::recorded(conn, new, &id, &chain_id, received_at).await? {
+        outbox::enqueue(conn, new, &id, received_at).await?;
+    }
     Ok(Applied::Fresh {
         id,
         chain_id,
