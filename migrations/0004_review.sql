@@ -84,3 +84,12 @@ CREATE TABLE notifications (
 );
 
 CREATE INDEX notifications_due ON notifications (delivered_at, abandoned_at, next_attempt_at);
+
+-- Reviewer page sign-ins: the session cookie's SHA-256, its reviewer, the form token that
+-- protects its forms against cross-site posts, and when it ends.
+CREATE TABLE review_sessions (
+    id_hash     TEXT NOT NULL PRIMARY KEY,
+    reviewer_id TEXT NOT NULL REFERENCES reviewers (id) ON DELETE CASCADE,
+    csrf        TEXT NOT NULL,
+    expires_at  TEXT NOT NULL
+);

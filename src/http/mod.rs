@@ -8,6 +8,7 @@ mod inquire;
 mod metadata;
 mod questionnaire;
 mod review_api;
+mod review_page;
 mod router;
 mod server;
 mod submit;

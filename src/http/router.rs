@@ -16,7 +16,9 @@ use tower_http::trace::TraceLayer;
 
 use super::error::{ApiError, fhir_json};
 use super::server::ServerLimits;
-use super::{health, inquire, metadata, questionnaire, review_api, submit, subscription};
+use super::{
+    health, inquire, metadata, questionnaire, review_api, review_page, submit, subscription,
+};
 use crate::fhir::{Issue, IssueType, operation_outcome};
 use crate::service::Service;
 use crate::telemetry::{LATENCY, REQUESTS};
@@ -61,6 +63,15 @@ pub fn router_with(service: Service, limits: &ServerLimits) -> Router {
             .route("/review/cases", get(review_api::list))
             .route("/review/cases/{id}", get(review_api::read))
             .route("/review/cases/{id}/decision", post(review_api::decide))
+            // review: the reviewer page (HTML, session cookie).
+            .route("/review", get(review_page::list))
+            .route(
+                "/review/sign-in",
+                get(review_page::sign_in_form).post(review_page::sign_in),
+            )
+            .route("/review/sign-out", post(review_page::sign_out))
+            .route("/review/case/{id}", get(review_page::case))
+            .route("/review/case/{id}/decide", post(review_page::decide))
             // review: PAS Subscriptions (workflow.md section 3).
             .route(
                 "/Subscription",

@@ -510,6 +510,75 @@ impl Store {
             .collect()
     }
 
+    /// Signs a reviewer in to the page: a new session (cookie value) and its form token.
+    pub async fn create_review_session(
+        &self,
+        reviewer: &Reviewer,
+        lasts: chrono::Duration,
+    ) -> Result<(String, String), StoreError> {
+        let session = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let csrf = uuid::Uuid::new_v4().simple().to_string();
+        let now = Utc::now();
+        sqlx::query("DELETE FROM review_sessions WHERE expires_at < $1")
+            .bind(rfc3339(now))
+            .execute(&self.pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO review_sessions (id_hash, reviewer_id, csrf, expires_at)              VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash(&session))
+        .bind(reviewer.id.as_str())
+        .bind(csrf.as_str())
+        .bind(rfc3339(now + lasts))
+        .execute(&self.pool)
+        .await?;
+        Ok((session, csrf))
+    }
+
+    /// The reviewer and form token of a live session.
+    pub async fn review_session(
+        &self,
+        session: &str,
+    ) -> Result<Option<(Reviewer, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT r.id, r.name, r.created_at, s.csrf FROM review_sessions s              JOIN reviewers r ON r.id = s.reviewer_id WHERE s.id_hash = $1 AND s.expires_at > $2",
+        )
+        .bind(token_hash(session))
+        .bind(rfc3339(Utc::now()))
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => {
+                let id: String = row.try_get("id")?;
+                Ok(Some((
+                    Reviewer {
+                        name: row.try_get("name")?,
+                        created_at: parse_time(
+                            &row.try_get::<String, _>("created_at")?,
+                            &id,
+                            "created_at",
+                        )?,
+                        id,
+                    },
+                    row.try_get("csrf")?,
+                )))
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub async fn end_review_session(&self, session: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM review_sessions WHERE id_hash = $1")
+            .bind(token_hash(session))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Removes a reviewer account (its token stops working at once). `false` when none had
     /// that name.
     pub async fn remove_reviewer(&self, name: &str) -> Result<bool, StoreError> {
