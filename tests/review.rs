@@ -541,6 +541,107 @@ async fn expedited_cases_are_due_in_72_hours_and_listed_first(db: &Db) {
     }
 }
 
+fn sample(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sample-bundles")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+async fn report_counts_the_requests_of_the_range(db: &Db) {
+    let app = app(db).await;
+    for name in ["01-ebc-adjuvant-a1.json", "13-her2-negative-ihc1-a3.json"] {
+        let (status, body) = fhir_post(&app, "/Claim/$submit", &sample(name)).await;
+        assert_eq!(status, StatusCode::OK, "{body:#}");
+    }
+    fhir_post(&app, "/Claim/$submit", &pended()).await;
+    let today = Utc::now().date_naive();
+    let path = format!("/reports/prior-authorization?from={today}&to={today}");
+    let (status, report) = get(&app, &path, Some(&app.token)).await;
+    assert_eq!(status, StatusCode::OK, "{report:#}");
+    let standard = &report["standard"];
+    assert_eq!(standard["requests"], 3);
+    assert_eq!(
+        (
+            &standard["approved"],
+            &standard["denied"],
+            &standard["pended"]
+        ),
+        (&json!(1), &json!(1), &json!(1))
+    );
+    assert_eq!(standard["percentPended"], 33.33);
+    assert_eq!(standard["decidedPastDue"], 0);
+    assert_eq!(standard["percentApprovedAfterAppeal"], Value::Null);
+    assert_eq!(report["expedited"]["requests"], 0);
+    assert_eq!(
+        report["itemsRequiringPriorAuthorization"][0]["policy"],
+        POLICY
+    );
+    assert!(
+        report["itemsRequiringPriorAuthorization"][0]["codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c.as_str().unwrap().ends_with("|J9354")),
+        "{report:#}"
+    );
+    // Another range holds none of them.
+    let (_, empty) = get(
+        &app,
+        "/reports/prior-authorization?from=2020-01-01&to=2020-12-31",
+        Some(&app.token),
+    )
+    .await;
+    assert_eq!(empty["standard"]["requests"], 0);
+    // CSV on request.
+    let request = Request::get(&path)
+        .header(header::AUTHORIZATION, format!("Bearer {}", app.token))
+        .header(header::ACCEPT, "text/csv")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        csv.lines().nth(1).unwrap().starts_with(&format!(
+            "standard,{today},{today},3,1,1,1,0,33.33,33.33,33.33,"
+        )),
+        "{csv}"
+    );
+    // Refusals: no token, a malformed or inverted range.
+    let (status, _) = get(&app, &path, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = get(
+        &app,
+        "/reports/prior-authorization?from=2026-13-01&to=2026-12-31",
+        Some(&app.token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = get(
+        &app,
+        "/reports/prior-authorization?from=2026-12-31&to=2026-01-01",
+        Some(&app.token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
@@ -570,4 +671,5 @@ on_both_backends!(
     every_refusal_has_its_status,
     provider_update_and_cancellation_close_cases,
     expedited_cases_are_due_in_72_hours_and_listed_first,
+    report_counts_the_requests_of_the_range,
 );

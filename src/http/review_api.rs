@@ -196,3 +196,77 @@ pub async fn decide(
     tracing::info!(version = decided.version, "review decision stored");
     Ok(fhir_json(StatusCode::OK, &decided.response))
 }
+
+#[derive(Debug, Deserialize)]
+pub struct ReportQuery {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+}
+
+fn date_param(name: &str, value: Option<&str>) -> Result<chrono::NaiveDate, ApiError> {
+    let text = value.unwrap_or("");
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        ApiError::Rejected(Rejection::bad_request(
+            Issue::error(
+                IssueType::Value,
+                format!("`{name}` must be a date (YYYY-MM-DD), not `{text}`"),
+            )
+            .at(name),
+        ))
+    })
+}
+
+/// `GET /reports/prior-authorization?from=&to=`: JSON, or CSV with `Accept: text/csv`.
+pub async fn report(
+    State(state): State<Arc<AppState>>,
+    ReviewerAuth(_): ReviewerAuth,
+    headers: axum::http::HeaderMap,
+    Query(query): Query<ReportQuery>,
+) -> Result<Response, ApiError> {
+    let from = date_param("from", query.from.as_deref())?;
+    let to = date_param("to", query.to.as_deref())?;
+    if to < from {
+        return Err(ApiError::Rejected(Rejection::bad_request(
+            Issue::error(IssueType::Value, "`to` is before `from`").at("to"),
+        )));
+    }
+    let store = store_of(&state)?;
+    let mut chains = Vec::new();
+    for chain in store.chains_received(from, to).await.map_err(store_error)? {
+        chains.push(store.answer_history(&chain).await.map_err(store_error)?);
+    }
+    let items: Vec<review::report::PolicyItems> = state
+        .service
+        .policies()
+        .policies()
+        .iter()
+        .map(|p| review::report::PolicyItems {
+            policy: p.id.clone(),
+            title: p.title.clone(),
+            codes: p.drug_codes(),
+        })
+        .collect();
+    let body = review::report::report(
+        from,
+        to,
+        &chains,
+        state.service.review_clock(),
+        &items,
+        Utc::now(),
+    );
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/csv"));
+    if wants_csv {
+        let mut response = review::report::csv(&body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
+        return Ok(response);
+    }
+    Ok(axum::Json(body).into_response())
+}

@@ -63,6 +63,7 @@ pub fn router_with(service: Service, limits: &ServerLimits) -> Router {
             .route("/review/cases", get(review_api::list))
             .route("/review/cases/{id}", get(review_api::read))
             .route("/review/cases/{id}/decision", post(review_api::decide))
+            .route("/reports/prior-authorization", get(review_api::report))
             // review: the reviewer page (HTML, session cookie).
             .route("/review", get(review_page::list))
             .route(

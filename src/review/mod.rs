@@ -7,6 +7,7 @@
 //! reviewer's decision into a full PAS response ([`decide`]).
 
 pub mod decide;
+pub mod report;
 pub mod view;
 
 use std::time::Duration;

@@ -454,6 +454,26 @@ impl Store {
         Ok(out)
     }
 
+    /// The chains whose original request was received from `from` through `to` (UTC days).
+    pub async fn chains_received(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<String>, StoreError> {
+        let end = to.succ_opt().unwrap_or(to);
+        sqlx::query(
+            "SELECT chain_id FROM submissions WHERE version = 1 AND received_at >= $1 \
+             AND received_at < $2 ORDER BY received_at, chain_id",
+        )
+        .bind(from.format("%Y-%m-%d").to_string())
+        .bind(end.format("%Y-%m-%d").to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get("chain_id")?))
+        .collect()
+    }
+
     /// Creates a reviewer account and returns its token, which is not kept: only its hash.
     pub async fn add_reviewer(&self, name: &str) -> Result<(Reviewer, String), StoreError> {
         let name = name.trim();
