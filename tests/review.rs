@@ -642,6 +642,60 @@ async fn report_counts_the_requests_of_the_range(db: &Db) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
+/// Every response Bundle a reviewed version produces (A1, A6, A3) passes the independent
+/// validator (`$PAS_VALIDATOR`, built by `scripts/test`).
+#[tokio::test]
+async fn reviewed_responses_validate_against_the_pas_profiles() {
+    let Some(validator) = std::env::var_os("PAS_VALIDATOR") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "PAS_VALIDATOR is not set; run the tests through scripts/test"
+        );
+        eprintln!("skipped: PAS_VALIDATOR is not set (scripts/test sets it)");
+        return;
+    };
+    let db = Db::sqlite();
+    let app = app(&db).await;
+    let decisions = [
+        json!({"items": [{"sequence": 1, "action": "A1", "reason": "ISH positive on the report"}]}),
+        json!({"items": [{"sequence": 1, "action": "A6", "quantity": 1008,
+            "period": {"start": "2026-12-01", "end": "2027-02-28"}}]}),
+        json!({"items": [{"sequence": 1, "action": "A3", "reason": "No ISH result",
+            "criteria": ["A.i"]}]}),
+    ];
+    let out = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (n, decision) in decisions.iter().enumerate() {
+        let mut request = pended();
+        request["identifier"]["value"] = json!(format!("KAD-V-{n}"));
+        request["entry"][0]["resource"]["identifier"][0]["value"] = json!(format!("TRN-V-{n}"));
+        let (status, _) = fhir_post(&app, "/Claim/$submit", &request).await;
+        assert_eq!(status, StatusCode::OK);
+        let case = open_cases(&app).await[0]["id"].as_str().unwrap().to_owned();
+        let (status, response) = decide(&app, &case, decision, Some(&app.token)).await;
+        assert_eq!(status, StatusCode::OK, "{response:#}");
+        let path = out.path().join(format!("reviewed-{n}.json"));
+        std::fs::write(&path, serde_json::to_string_pretty(&response).unwrap()).unwrap();
+        files.push(path);
+    }
+    let shared = std::env::var_os("PAS_SHARED_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    let output = std::process::Command::new(&validator)
+        .arg(shared.join("pas/profiles"))
+        .args(&files)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "validator failed:\n{report}");
+    let summaries: Vec<&str> = report.lines().filter(|l| l.contains(": errors=")).collect();
+    assert_eq!(summaries.len(), files.len(), "{report}");
+    for line in summaries {
+        assert!(line.contains(": errors=0 "), "validation errors:\n{report}");
+    }
+}
+
 macro_rules! on_both_backends {
     ($($scenario:ident),* $(,)?) => {
         mod sqlite {
