@@ -197,8 +197,13 @@ async fn a_reviewer_denies_a_pended_case_in_the_browser() {
         .click()
         .await
         .unwrap();
+    // A click does not wait for the next page: wait for what it shows.
+    let link = browser
+        .wait()
+        .for_element(Locator::Css("a.case-link"))
+        .await
+        .unwrap();
     assert_eq!(browser.current_url().await.unwrap().path(), "/review");
-    let link = browser.find(Locator::Css("a.case-link")).await.unwrap();
     assert_eq!(
         link.text().await.unwrap(),
         "http://example.org/PATIENT_EVENT_TRACE_NUMBER|TRN-2026-0015"
@@ -213,6 +218,11 @@ async fn a_reviewer_denies_a_pended_case_in_the_browser() {
     assert!(row.contains("standard"), "{row}");
     assert!(row.contains(&criterion), "{row}");
     link.click().await.unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Id("evidence"))
+        .await
+        .unwrap();
     assert_eq!(
         browser.current_url().await.unwrap().path(),
         format!("/review/case/{case_id}")
@@ -255,7 +265,8 @@ async fn a_reviewer_denies_a_pended_case_in_the_browser() {
         .await
         .unwrap();
     let error = browser
-        .find(Locator::Id("error"))
+        .wait()
+        .for_element(Locator::Id("error"))
         .await
         .unwrap()
         .text()
@@ -291,9 +302,9 @@ async fn a_reviewer_denies_a_pended_case_in_the_browser() {
         .click()
         .await
         .unwrap();
-    assert_eq!(browser.current_url().await.unwrap().path(), "/review");
     let empty = browser
-        .find(Locator::Id("empty"))
+        .wait()
+        .for_element(Locator::Id("empty"))
         .await
         .unwrap()
         .text()
