@@ -343,6 +343,56 @@ async fn subscribe_pend_review_notify(db: &Db) {
             format!("Subscription/{id}")
         );
     }
+    // Update: the resource is replaced and handshaken again; the id must match the URL.
+    let mut changed = subscription(&receiver.url, &format!("orgIdentifier={PROVIDER_NPI}"));
+    changed["id"] = json!(id);
+    changed["channel"]["header"] = json!(["X-Subscriber-Key: k-456"]);
+    let (status, updated) = server
+        .call(
+            reqwest::Method::PUT,
+            &format!("/Subscription/{id}"),
+            Some(&changed),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{updated:#}");
+    assert_eq!(updated["status"], "active");
+    assert_eq!(updated["channel"]["header"][0], "X-Subscriber-Key: k-456");
+    assert_eq!(receiver.inbox.lock().unwrap().acknowledged.len(), 2);
+    let (status, _) = server
+        .call(
+            reqwest::Method::PUT,
+            "/Subscription/other-id",
+            Some(&changed),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
+    changed["id"] = json!("no-such");
+    let (status, _) = server
+        .call(
+            reqwest::Method::PUT,
+            "/Subscription/no-such",
+            Some(&changed),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    // A subscription whose endpoint does not answer is created in `error`.
+    let (status, dead) = server
+        .call(
+            reqwest::Method::POST,
+            "/Subscription",
+            Some(&subscription(
+                "http://127.0.0.1:9/hook",
+                &format!("orgIdentifier={PROVIDER_NPI}"),
+            )),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(dead["status"], "error", "{dead:#}");
+
     // A slow subscriber (answers after the 1 s timeout) for the same organization, with the
     // other spelling of the filter; its handshake is answered at once.
     let (status, slow_sub) = server
@@ -380,6 +430,10 @@ async fn subscribe_pend_review_notify(db: &Db) {
         .await;
     assert_eq!(status, 200);
     assert_eq!(search["total"], 3);
+    let (_, all) = server
+        .call(reqwest::Method::GET, "/Subscription", None, None)
+        .await;
+    assert_eq!(all["total"], 4);
     let (_, metadata) = server
         .call(reqwest::Method::GET, "/metadata", None, None)
         .await;
