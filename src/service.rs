@@ -422,6 +422,7 @@ pub(crate) fn decision_trace(decisions: &[Decision], cancelled: &[u32]) -> Value
                     "policy": d.policy.as_ref().map(|p| json!({"id": p.id, "revision": p.revision})),
                     "criteria": d.criteria.iter().map(|c| json!({
                         "id": c.id,
+                        "text": c.text,
                         "status": c.status.as_str(),
                         "because": c.because,
                     })).collect::<Vec<_>>(),

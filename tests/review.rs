@@ -548,6 +548,38 @@ fn sample(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+#[tokio::test]
+async fn review_gauges_are_exported() {
+    let db = Db::sqlite();
+    let app = app(&db).await;
+    fhir_post(&app, "/Claim/$submit", &pended()).await;
+    let (status, _) = get(&app, "/metrics", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let response = app
+        .router
+        .clone()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    for gauge in [
+        "pas_review_cases_open",
+        "pas_review_cases_overdue",
+        "pas_review_oldest_case_age_seconds",
+    ] {
+        assert!(text.contains(gauge), "{gauge} missing:\n{text}");
+    }
+}
+
 async fn report_counts_the_requests_of_the_range(db: &Db) {
     let app = app(db).await;
     for name in ["01-ebc-adjuvant-a1.json", "13-her2-negative-ihc1-a3.json"] {

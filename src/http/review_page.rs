@@ -161,6 +161,7 @@ struct ItemRow {
 #[derive(Debug, Serialize)]
 struct CriterionRow {
     id: String,
+    text: String,
     status: String,
     class: &'static str,
     depth: usize,
@@ -221,6 +222,11 @@ fn case_row(case: &Case, state: &AppState, now: DateTime<Utc>) -> CaseRow {
                         },
                         status: status.to_owned(),
                         because: strings(c.get("because")).join("; "),
+                        text: c
+                            .get("text")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_owned(),
                         id,
                     }
                 })
