@@ -415,9 +415,18 @@ async fn every_refusal_has_its_status(db: &Db) {
     assert_eq!(status, StatusCode::CONFLICT, "{outcome:#}");
     assert_eq!(outcome["issue"][0]["code"], "conflict");
     assert_eq!(open_cases(&app).await.len(), 1);
-    // Decided once; the second decision finds the case closed: 409.
-    let (status, _) = refused(a1.clone()).await;
-    assert_eq!(status, StatusCode::OK);
+    // Two reviewers at once: one decision is recorded, the other is 409.
+    let (first, second) = tokio::join!(
+        refused(json!({"version": 1, "items": [{"sequence": 1, "action": "A1"}]})),
+        refused(
+            json!({"version": 1, "items": [{"sequence": 1, "action": "A3",
+            "reason": "no ISH", "criteria": ["A.i"]}]})
+        ),
+    );
+    let mut statuses = [first.0.as_u16(), second.0.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{first:#?} {second:#?}");
+    // Decided once; the next decision finds the case closed: 409.
     let (status, outcome) = refused(a1).await;
     assert_eq!(status, StatusCode::CONFLICT, "{outcome:#}");
     assert!(outcome.to_string().contains("closed"), "{outcome:#}");

@@ -524,6 +524,13 @@ pub async fn decide(
         StoreError::Conflict(message) => ReviewError::Stale(message),
         other => ReviewError::Store(other),
     })?;
+    if stored.is_replay() {
+        // Another decision on the same version was committed first (it carries the same
+        // version key): this one was not recorded.
+        return Err(ReviewError::Stale(
+            "another decision on this case was recorded first".into(),
+        ));
+    }
     let stored = stored.into_submission();
     Ok(Decided {
         response: stored.response,
