@@ -39,6 +39,8 @@ struct Inbox {
     refused: usize,
     /// Every POST received, answered or not.
     calls: usize,
+    /// `X-Subscriber-Key` of every POST.
+    keys: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -47,10 +49,20 @@ struct Receiver {
     url: String,
 }
 
-async fn hook(State(inbox): State<Arc<Mutex<Inbox>>>, body: String) -> StatusCode {
+async fn hook(
+    State(inbox): State<Arc<Mutex<Inbox>>>,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> StatusCode {
     let delay = {
         let mut inbox = inbox.lock().unwrap();
         inbox.calls += 1;
+        let key = headers
+            .get("x-subscriber-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        inbox.keys.push(key);
         inbox.delay
     };
     if let Some(delay) = delay {
@@ -357,7 +369,8 @@ async fn subscribe_pend_review_notify(db: &Db) {
         .await;
     assert_eq!(status, 200, "{updated:#}");
     assert_eq!(updated["status"], "active");
-    assert_eq!(updated["channel"]["header"][0], "X-Subscriber-Key: k-456");
+    // Header values are never echoed: they often carry the subscriber's credentials.
+    assert_eq!(updated["channel"]["header"][0], "X-Subscriber-Key: ***");
     assert_eq!(receiver.inbox.lock().unwrap().acknowledged.len(), 2);
     let (status, _) = server
         .call(
@@ -452,6 +465,12 @@ async fn subscribe_pend_review_notify(db: &Db) {
     let event = &receiver.events()[0];
     assert_eq!(event["type"], "history");
     assert_eq!(event_part(event, "event-number")["valueString"], "1");
+    // The channel's header lines go with every POST (the updated one now).
+    assert_eq!(
+        receiver.inbox.lock().unwrap().keys.first().unwrap(),
+        "k-123"
+    );
+    assert_eq!(receiver.inbox.lock().unwrap().keys.last().unwrap(), "k-456");
     assert_eq!(
         event_part(event, "focus")["valueReference"]["reference"],
         event["entry"][1]["fullUrl"]

@@ -51,9 +51,20 @@ pub struct SubscriptionRecord {
 }
 
 impl SubscriptionRecord {
-    /// The resource as answered: the stored one with its id and current status.
+    /// The resource as answered: the stored one with its id and current status, and the
+    /// values of `channel.header` masked (they often carry the subscriber's credentials).
     pub fn to_resource(&self) -> Value {
         let mut resource = self.resource.clone();
+        if let Some(headers) = resource
+            .pointer_mut("/channel/header")
+            .and_then(Value::as_array_mut)
+        {
+            for header in headers.iter_mut() {
+                if let Some((name, _)) = header.as_str().and_then(|h| h.split_once(':')) {
+                    *header = Value::String(format!("{}: ***", name.trim()));
+                }
+            }
+        }
         resource["id"] = Value::String(self.id.clone());
         resource["status"] = Value::String(self.status.clone());
         if let Some(error) = &self.last_error {
