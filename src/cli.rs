@@ -67,6 +67,65 @@ pub enum Command {
     /// Replay request Bundles (files or folders) and compare the answers with the expected
     /// ones kept beside them (`NAME.expected.json`); exit 1 on any difference.
     Replay(ReplayArgs),
+    /// Manage plan reviewer accounts (review: the reviewer worklist and API).
+    Reviewer(ReviewerArgs),
+}
+
+/// review: `pas-adapter reviewer add NAME | list | remove NAME`.
+#[derive(Debug, Clone, Args)]
+pub struct ReviewerArgs {
+    #[command(subcommand)]
+    pub action: ReviewerAction,
+
+    /// The store: `sqlite://PATH` or `postgres://...` (as for `serve`).
+    #[arg(long, env = "PAS_DB", default_value = crate::store::DEFAULT_URI, global = true)]
+    pub db: String,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ReviewerAction {
+    /// Create a reviewer and print its token once, alone on the last line of standard output
+    /// (only a hash of it is stored).
+    Add {
+        /// The reviewer's name, as shown in the answer history.
+        name: String,
+    },
+    /// List the reviewers (never their tokens).
+    List,
+    /// Remove a reviewer; its token stops working at once.
+    Remove { name: String },
+}
+
+/// review: how long the plan has for a final answer on a pended request.
+#[derive(Debug, Clone, Args)]
+pub struct ReviewClockArgs {
+    /// Hours to a final answer for an expedited request (urgent, emergency or stat).
+    #[arg(long, env = "PAS_REVIEW_EXPEDITED_HOURS", value_name = "HOURS", default_value = "72", value_parser = hours)]
+    pub review_expedited_hours: Duration,
+
+    /// Hours to a final answer for a standard request (default 7 calendar days).
+    #[arg(long, env = "PAS_REVIEW_STANDARD_HOURS", value_name = "HOURS", default_value = "168", value_parser = hours)]
+    pub review_standard_hours: Duration,
+}
+
+impl From<&ReviewClockArgs> for crate::review::ReviewClock {
+    fn from(args: &ReviewClockArgs) -> Self {
+        Self {
+            expedited: args.review_expedited_hours,
+            standard: args.review_standard_hours,
+        }
+    }
+}
+
+/// A positive number of hours, fractions allowed.
+fn hours(text: &str) -> Result<Duration, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of hours"))?;
+    match Duration::try_from_secs_f64(value * 3600.0) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        _ => Err(format!("`{text}` is not a positive number of hours")),
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -131,6 +190,49 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub number_key: Option<SecretArg>,
+
+    #[command(flatten)]
+    pub review_clock: ReviewClockArgs,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+}
+
+/// review: delivery of Subscription notifications.
+#[derive(Debug, Clone, Args)]
+pub struct NotifyArgs {
+    /// Longest a subscriber may take to answer one notification, in seconds.
+    #[arg(long, env = "PAS_NOTIFY_TIMEOUT", value_name = "SECONDS", default_value = "10", value_parser = seconds)]
+    pub notify_timeout: Duration,
+
+    /// First retry delay after a failed notification, in seconds (doubled on each failure).
+    #[arg(long, env = "PAS_NOTIFY_FIRST_RETRY", value_name = "SECONDS", default_value = "5", value_parser = seconds)]
+    pub notify_first_retry: Duration,
+
+    /// Longest delay between two attempts, in seconds.
+    #[arg(long, env = "PAS_NOTIFY_MAX_RETRY", value_name = "SECONDS", default_value = "900", value_parser = seconds)]
+    pub notify_max_retry: Duration,
+
+    /// How often the outbox is polled, in seconds.
+    #[arg(long, env = "PAS_NOTIFY_POLL", value_name = "SECONDS", default_value = "1", value_parser = seconds)]
+    pub notify_poll: Duration,
+
+    /// Hours after an event its notification is abandoned if never acknowledged (at least 24).
+    #[arg(long, env = "PAS_NOTIFY_GIVE_UP_HOURS", value_name = "HOURS", default_value = "72", value_parser = clap::value_parser!(u64).range(24..))]
+    pub notify_give_up_hours: u64,
+}
+
+impl From<&NotifyArgs> for crate::notify::deliver::DeliveryOptions {
+    fn from(args: &NotifyArgs) -> Self {
+        Self {
+            timeout: args.notify_timeout,
+            poll: args.notify_poll,
+            first_delay: args.notify_first_retry,
+            max_delay: args.notify_max_retry,
+            give_up_after: Duration::from_secs(args.notify_give_up_hours * 3600),
+            ..Self::default()
+        }
+    }
 }
 
 /// A secret given on the command line or in the environment: `Debug` never shows it.
@@ -265,6 +367,8 @@ mod tests {
         assert_eq!(service.max_entries, 1000);
         assert_eq!(log_format, LogFormat::Human);
         assert_eq!(args.admin_addr.ip().to_string(), "127.0.0.1");
+        let clock = crate::review::ReviewClock::from(&args.review_clock);
+        assert_eq!(clock, crate::review::ReviewClock::default());
     }
 
     #[test]
@@ -299,5 +403,33 @@ mod tests {
         assert!(!shown.contains("number-key\""), "{shown}");
         assert!(!shown.contains("0123456789abcdef"), "{shown}");
         assert!(shown.contains("postgres://pas:***@db:5432/pas"), "{shown}");
+    }
+
+    #[test]
+    fn review_clocks_are_configurable_in_hours() {
+        let cli = Cli::try_parse_from([
+            "pas-adapter",
+            "serve",
+            "--review-expedited-hours",
+            "24",
+            "--review-standard-hours",
+            "0.5",
+        ]);
+        let Ok(Cli {
+            command: Command::Serve(args),
+            ..
+        }) = cli
+        else {
+            panic!("`serve` does not parse: {cli:?}");
+        };
+        assert_eq!(
+            args.review_clock.review_expedited_hours,
+            Duration::from_secs(24 * 3600)
+        );
+        assert_eq!(
+            args.review_clock.review_standard_hours,
+            Duration::from_secs(1800)
+        );
+        assert!(hours("0").is_err());
     }
 }

@@ -10,7 +10,10 @@ use anyhow::Context;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use pas_adapter::auth::Smart;
-use pas_adapter::cli::{Cli, Command, EvaluateArgs, PurgeArgs, ReplayArgs, SecretArg, ServeArgs};
+use pas_adapter::cli::{
+    Cli, Command, EvaluateArgs, PurgeArgs, ReplayArgs, ReviewerAction, ReviewerArgs, SecretArg,
+    ServeArgs,
+};
 use pas_adapter::http::Security;
 use pas_adapter::pas::authz::NumberKey;
 use pas_adapter::policy::PolicySet;
@@ -32,6 +35,7 @@ async fn main() -> ExitCode {
         Command::Evaluate(args) => evaluate(&service, args).await,
         Command::Replay(args) => replay_command(&service, args).await,
         Command::Purge(args) => purge(args).await,
+        Command::Reviewer(args) => reviewer(args).await,
     };
     match result {
         Ok(code) => code,
@@ -48,7 +52,11 @@ async fn serve(service: Service, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("cannot open the request store")?;
     tracing::info!(backend = ?store.backend(), "request store ready");
-    let mut service = service.with_store(store.clone());
+    // Deliver Subscription notifications from the outbox (resumes where it stopped).
+    pas_adapter::notify::deliver::spawn(store.clone(), (&args.notify).into());
+    let mut service = service
+        .with_store(store.clone())
+        .with_review_clock((&args.review_clock).into());
     if let Some(key) = &args.number_key {
         service = service.with_number_key(NumberKey::new(key.expose().as_bytes()));
     }
@@ -95,7 +103,10 @@ async fn serve(service: Service, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let admin_limits = limits.clone();
     // Built (and the metrics recorder installed) before the public address serves anything,
     // so that no request is answered while its metrics would go nowhere.
-    let admin_router = http::admin_router();
+    let admin_router = http::admin_router(Some(http::ReviewGauges {
+        store: store.clone(),
+        clock: (&args.review_clock).into(),
+    }));
     let admin_server = tokio::spawn(async move {
         http::serve(admin, admin_router, &admin_limits, std::future::pending()).await
     });
@@ -139,6 +150,45 @@ fn reload_on_hangup(smart: Arc<Smart>) {
     }
     #[cfg(not(unix))]
     let _ = smart;
+}
+
+/// review: reviewer accounts. The token of a new reviewer is printed once, alone on the last
+/// line of standard output, so that scripts can take it with `tail -n 1`.
+async fn reviewer(args: ReviewerArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::connect(&args.db)
+        .await
+        .context("cannot open the request store")?;
+    match args.action {
+        ReviewerAction::Add { name } => {
+            let (reviewer, token) = store
+                .add_reviewer(&name)
+                .await
+                .context("cannot add the reviewer")?;
+            println!(
+                "reviewer `{}` added; its token (shown only now) follows:",
+                reviewer.name
+            );
+            println!("{token}");
+        }
+        ReviewerAction::List => {
+            for reviewer in store.reviewers().await? {
+                println!(
+                    "{}\t{}",
+                    reviewer.name,
+                    reviewer.created_at.format("%Y-%m-%dT%H:%M:%SZ")
+                );
+            }
+        }
+        ReviewerAction::Remove { name } => {
+            if !store.remove_reviewer(&name).await? {
+                eprintln!("error: no reviewer named `{name}`");
+                return Ok(ExitCode::from(1));
+            }
+            println!("reviewer `{name}` removed");
+        }
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn purge(args: PurgeArgs) -> anyhow::Result<ExitCode> {

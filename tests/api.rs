@@ -473,7 +473,7 @@ async fn the_server_keeps_serving_after_bad_requests() {
     let admin = admin_listener.local_addr().unwrap();
     let admin_server = tokio::spawn(pas_adapter::http::launch(
         admin_listener,
-        pas_adapter::http::admin_router(),
+        pas_adapter::http::admin_router(None),
         std::future::pending(),
     ));
     let client = reqwest::Client::new();

@@ -13,8 +13,12 @@ pub enum Credential {
     Open,
     /// A client token granting this scope.
     Client(Need),
-    /// A reviewer token (review pages and API, reports, the audit trail).
+    /// A reviewer token (review API, reports, the audit trail): a reviewer account's token
+    /// (`pas-adapter reviewer add`), as a bearer token.
     Reviewer,
+    /// The reviewer web pages: their own sign-in page and session cookie, checked by the page
+    /// handlers in every mode (a browser sends no bearer token).
+    ReviewerSession,
 }
 
 pub const SUBMIT: Need = Need {
@@ -53,7 +57,14 @@ pub fn requirement(route: &str, method: &Method) -> Credential {
         "/Claim/$submit" => Credential::Client(SUBMIT),
         "/Claim/$inquire" => Credential::Client(INQUIRE),
         "/Questionnaire/{id}" => Credential::Client(QUESTIONNAIRE),
-        "/Subscription" | "/Subscription/{id}" => Credential::Client(subscription(method)),
+        "/Subscription" | "/Subscription/{id}" | "/Subscription/{id}/$status" => {
+            Credential::Client(subscription(method))
+        }
+        "/review"
+        | "/review/sign-in"
+        | "/review/sign-out"
+        | "/review/case/{id}"
+        | "/review/case/{id}/decide" => Credential::ReviewerSession,
         // `/AuditEvent`, and every review, worklist and report route.
         _ => Credential::Reviewer,
     }

@@ -135,7 +135,7 @@ pub async fn authorize(
     let Security::Smart(smart) = security else {
         return next.run(request).await;
     };
-    if needed == Credential::Open {
+    if matches!(needed, Credential::Open | Credential::ReviewerSession) {
         return next.run(request).await;
     }
     let request_id = request
@@ -166,7 +166,18 @@ pub async fn authorize(
         .await;
         return response;
     };
-    let Some(caller) = smart.verify(token) else {
+    // A reviewer account's token (`pas-adapter reviewer add`) opens the reviewer routes.
+    let reviewer = match (smart.verify(token), needed) {
+        (None, Credential::Reviewer) => match smart.store().reviewer_by_token(token).await {
+            Ok(found) => found.map(|r| Caller::Reviewer { id: r.name }),
+            Err(error) => {
+                tracing::error!(%error, "cannot look up the reviewer token");
+                None
+            }
+        },
+        (verified, _) => verified,
+    };
+    let Some(caller) = reviewer else {
         let response = unauthorized(
             Some("invalid_token"),
             "the bearer token is not valid (expired, revoked, or not issued here)",
@@ -197,7 +208,8 @@ pub async fn authorize(
         (Credential::Client(_), Caller::Reviewer { .. }) => Some(forbidden(
             "this route is for client systems; a reviewer token does not open it".to_owned(),
         )),
-        (Credential::Reviewer, Caller::Reviewer { .. }) | (Credential::Open, _) => None,
+        (Credential::Reviewer, Caller::Reviewer { .. })
+        | (Credential::Open | Credential::ReviewerSession, _) => None,
         (Credential::Reviewer, Caller::Client { .. }) => Some(forbidden(
             "this route is for plan reviewers; a client token does not open it".to_owned(),
         )),

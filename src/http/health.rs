@@ -10,10 +10,23 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-pub fn metrics(handle: &PrometheusHandle) -> Response {
+/// What `/metrics` reads besides the recorder: the store, for the review-case gauges.
+#[derive(Clone)]
+pub struct ReviewGauges {
+    pub store: crate::store::Store,
+    pub clock: crate::review::ReviewClock,
+}
+
+pub async fn metrics(handle: &PrometheusHandle, review: Option<&ReviewGauges>) -> Response {
     // Counted by the log writer outside any request; brought up to date when scraped.
     metrics::counter!(crate::telemetry::LOG_LINES_DROPPED)
         .absolute(crate::telemetry::dropped_log_lines());
+    // The review gauges are read from the store at each scrape.
+    if let Some(review) = review
+        && let Err(error) = crate::review::refresh_metrics(&review.store, &review.clock).await
+    {
+        tracing::warn!(%error, "review metrics not refreshed");
+    }
     (
         [(
             header::CONTENT_TYPE,

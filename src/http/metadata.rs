@@ -69,6 +69,23 @@ pub fn capability_statement(security: &Security) -> Value {
                 {
                     "type": "Questionnaire",
                     "interaction": [{"code": "read"}]
+                },
+                // review: PAS Subscriptions (R4 Backport), on the PAS topic.
+                {
+                    "type": "Subscription",
+                    "extension": [{
+                        "url": crate::notify::TOPIC_CANONICAL,
+                        "valueCanonical": crate::notify::TOPIC
+                    }],
+                    "interaction": [
+                        {"code": "create"}, {"code": "read"}, {"code": "update"},
+                        {"code": "delete"}, {"code": "search-type"}
+                    ],
+                    "searchParam": [{"name": "status", "type": "token"}],
+                    "operation": [{
+                        "name": "status",
+                        "definition": "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status"
+                    }]
                 }
             ]
         }]

@@ -16,7 +16,9 @@ use tower_http::trace::TraceLayer;
 use super::auth::{self, Security};
 use super::error::{ApiError, fhir_json};
 use super::server::ServerLimits;
-use super::{audit, health, inquire, metadata, questionnaire, submit};
+use super::{
+    audit, health, inquire, metadata, questionnaire, review_api, review_page, submit, subscription,
+};
 use crate::fhir::{Issue, IssueType, operation_outcome};
 use crate::service::Service;
 use crate::telemetry::{LATENCY, REQUESTS};
@@ -53,14 +55,15 @@ pub fn router_with(service: Service, limits: &ServerLimits) -> Router {
 }
 
 /// The admin application, served on its own (loopback) address: `/metrics` and `/healthz`.
-pub fn admin_router() -> Router {
+pub fn admin_router(review: Option<health::ReviewGauges>) -> Router {
     let metrics = crate::telemetry::metrics_handle();
     Router::new()
         .route(
             "/metrics",
             get(move || {
                 let metrics = metrics.clone();
-                async move { health::metrics(&metrics) }
+                let review = review.clone();
+                async move { health::metrics(&metrics, review.as_ref()).await }
             }),
         )
         .route("/healthz", get(health::healthz))
@@ -90,7 +93,33 @@ pub fn app(service: Service, limits: &ServerLimits, security: Security) -> Route
             .route(
                 "/.well-known/smart-configuration",
                 get(auth::smart_configuration),
-            ),
+            )
+            // review: the reviewer API (workflow.md section 4).
+            .route("/review/cases", get(review_api::list))
+            .route("/review/cases/{id}", get(review_api::read))
+            .route("/review/cases/{id}/decision", post(review_api::decide))
+            .route("/reports/prior-authorization", get(review_api::report))
+            // review: the reviewer page (HTML, session cookie).
+            .route("/review", get(review_page::list))
+            .route(
+                "/review/sign-in",
+                get(review_page::sign_in_form).post(review_page::sign_in),
+            )
+            .route("/review/sign-out", post(review_page::sign_out))
+            .route("/review/case/{id}", get(review_page::case))
+            .route("/review/case/{id}/decide", post(review_page::decide))
+            // review: PAS Subscriptions (workflow.md section 3).
+            .route(
+                "/Subscription",
+                get(subscription::search).post(subscription::create),
+            )
+            .route(
+                "/Subscription/{id}",
+                get(subscription::read)
+                    .put(subscription::update)
+                    .delete(subscription::delete),
+            )
+            .route("/Subscription/{id}/$status", get(subscription::status)),
     );
     Router::new()
         .merge(operations)

@@ -108,6 +108,18 @@ impl Policy {
     }
 
     /// Whether this policy decides the item: one of its product codes is the policy's drug.
+    /// review: the codes of the drug this policy decides, as `system|code`, sorted (the
+    /// items that need prior authorization under it).
+    pub fn drug_codes(&self) -> Vec<String> {
+        let mut codes: Vec<String> = self
+            .vs(&self.drug)
+            .codes()
+            .map(|c| format!("{}|{}", c.system.uri(), c.code))
+            .collect();
+        codes.sort();
+        codes
+    }
+
     pub fn applies_to(&self, item: &ItemFacts) -> bool {
         self.vs(&self.drug).contains_any(&item.product_codes)
     }

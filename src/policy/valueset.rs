@@ -58,6 +58,12 @@ impl ValueSet {
     }
 
     /// Adds every member of `other`.
+    /// The exact codes of the set (review: the plan report lists the codes that need prior
+    /// authorization).
+    pub fn codes(&self) -> impl Iterator<Item = &Code> {
+        self.codes.iter()
+    }
+
     pub fn extend(&mut self, other: &ValueSet) {
         self.codes.extend(other.codes.iter().cloned());
         self.ranges.extend(other.ranges.iter().cloned());

@@ -119,6 +119,8 @@ pub struct Service {
     /// The key authorization numbers are derived with: given (`--number-key`), or read from
     /// the store (made at its first start) on the first submission.
     number_key: tokio::sync::OnceCell<NumberKey>,
+    /// review: the due times of review cases.
+    review_clock: crate::review::ReviewClock,
 }
 
 impl Service {
@@ -129,7 +131,18 @@ impl Service {
             settings,
             store: None,
             number_key: tokio::sync::OnceCell::new(),
+            review_clock: crate::review::ReviewClock::default(),
         }
+    }
+
+    /// review: the due times of review cases (default 72 hours / 7 days).
+    pub fn with_review_clock(mut self, clock: crate::review::ReviewClock) -> Self {
+        self.review_clock = clock;
+        self
+    }
+
+    pub fn review_clock(&self) -> &crate::review::ReviewClock {
+        &self.review_clock
     }
 
     /// Records every submission in `store` before answering it, and answers `$inquire`.
@@ -166,6 +179,22 @@ impl Service {
             .await
             .map_err(|e| internal_store_error(e, "the authorization number key cannot be read"))?;
         Ok(Some(key))
+    }
+
+    /// The number a new authorization of `request`'s item `sequence` gets when filed under
+    /// `submitter`: what `$submit` would issue (a reviewer's certification uses it too).
+    pub(crate) async fn new_item_number(
+        &self,
+        request: &CheckedRequest,
+        submitter: &str,
+        sequence: u32,
+    ) -> Result<String, Rejection> {
+        Ok(match self.number_key().await? {
+            Some(key) => request
+                .identity()
+                .keyed_item_number(key, submitter, sequence),
+            None => request.identity().item_number(sequence),
+        })
     }
 
     pub fn store(&self) -> Option<&Store> {
@@ -326,7 +355,7 @@ impl Service {
 
     /// Gathers the evidence and decides every Claim item the submitter does not cancel, in
     /// Claim order.
-    fn decide(&self, request: &CheckedRequest) -> Result<Vec<Decision>, Rejection> {
+    pub(crate) fn decide(&self, request: &CheckedRequest) -> Result<Vec<Decision>, Rejection> {
         let view = request.view();
         let claim = view
             .at(request.claim_index())

@@ -82,7 +82,7 @@ pub(super) fn answers(
 
 /// `ClaimResponse.preAuthRef` (decisions.md section 2): the number of the first item this
 /// answer authorizes, so a one-item request shows one number.
-pub(super) fn preauth_ref(answers: &[ItemAnswer]) -> Option<String> {
+pub(crate) fn preauth_ref(answers: &[ItemAnswer]) -> Option<String> {
     answers
         .iter()
         .filter(|a| a.authorization().is_some())
@@ -91,7 +91,7 @@ pub(super) fn preauth_ref(answers: &[ItemAnswer]) -> Option<String> {
 
 /// The numbers issued by this answer, for the store: every decided item with a number (a
 /// cancelled item issues nothing; its number stays with the version that issued it).
-pub(super) fn issued(answers: &[ItemAnswer]) -> Vec<ItemAuthorization> {
+pub(crate) fn issued(answers: &[ItemAnswer]) -> Vec<ItemAuthorization> {
     answers
         .iter()
         .filter_map(|a| {

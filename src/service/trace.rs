@@ -25,7 +25,7 @@ impl ItemAction {
 }
 
 /// The trace of an answer, item by item in Claim order.
-pub(super) fn encode(answers: &[ItemAnswer]) -> Value {
+pub(crate) fn encode(answers: &[ItemAnswer]) -> Value {
     Value::Array(
         answers
             .iter()
@@ -37,6 +37,7 @@ pub(super) fn encode(answers: &[ItemAnswer]) -> Value {
                     "number": answer.authorization_number,
                     "authorization": Value::Null,
                     "summary": "cancelled by the submitter",
+                    "documents": [],
                     "policy": Value::Null,
                     "criteria": [],
                 });
@@ -47,6 +48,10 @@ pub(super) fn encode(answers: &[ItemAnswer]) -> Value {
                         "end": a.period.end.to_string(),
                     })));
                     entry["summary"] = json!(d.summary);
+                    // What a reviewer of a pended item is shown as asked for.
+                    if let crate::policy::Outcome::Pended { documents } = &d.outcome {
+                        entry["documents"] = json!(documents);
+                    }
                     entry["policy"] = json!(
                         d.policy
                             .as_ref()
@@ -58,6 +63,8 @@ pub(super) fn encode(answers: &[ItemAnswer]) -> Value {
                             .map(|c| {
                                 json!({
                                     "id": c.id,
+                                    // The criterion's wording, for the reviewer's criteria tree.
+                                    "text": c.text,
                                     "status": c.status.as_str(),
                                     "because": c.because,
                                 })
@@ -100,7 +107,7 @@ pub(super) fn sequences(trace: &Value) -> Vec<u32> {
 }
 
 /// The authorization number a stored answer gave item `sequence` (issued, or cancelled).
-pub(super) fn number(trace: &Value, sequence: u32) -> Option<String> {
+pub(crate) fn number(trace: &Value, sequence: u32) -> Option<String> {
     entries(trace)
         .find(|(s, _)| *s == sequence)
         .and_then(|(_, entry)| entry.get("number").and_then(Value::as_str))

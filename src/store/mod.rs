@@ -61,6 +61,8 @@ macro_rules! ig_example {
 pub mod audit;
 pub mod extract;
 pub mod inquiry;
+pub mod outbox;
+pub mod review;
 mod rows;
 mod schema;
 pub mod secrets;
@@ -213,6 +215,8 @@ pub struct NewSubmission {
     /// The version this one replaces (an update or cancellation), by submission id.
     pub supersedes: Option<String>,
     pub status: Status,
+    /// Who gave this answer (review: stored in `answer_versions`).
+    pub answered_by: review::AnsweredBy,
 }
 
 impl NewSubmission {
@@ -255,12 +259,16 @@ impl NewSubmission {
             authorizations,
             supersedes: None,
             status: Status::Active,
+            answered_by: review::AnsweredBy::Engine,
         }
     }
 
     /// Makes this the next version of `prior`'s chain (an update evaluated against `prior`).
     pub fn superseding(mut self, prior: &StoredSubmission) -> Self {
         self.supersedes = Some(prior.id.clone());
+        if self.answered_by == review::AnsweredBy::Engine {
+            self.answered_by = review::AnsweredBy::ProviderUpdate;
+        }
         self
     }
 
@@ -444,6 +452,8 @@ impl Store {
         }
         let pool = pool_options.connect(&uri).await?;
         schema::migrate(&pool, backend).await?;
+        // Cases for pended answers stored before review cases existed.
+        review::open_missing_cases(&mut *pool.acquire().await?).await?;
 
         let (tx, rx) = mpsc::channel(options.max_batch.max(1) * 4);
         let counters = Arc::new(Counters::default());

@@ -21,6 +21,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0002_request_identity.sql"),
     ),
     (3, "auth", include_str!("../../migrations/0003_auth.sql")),
+    (
+        4,
+        "review",
+        include_str!("../../migrations/0004_review.sql"),
+    ),
 ];
 
 /// Brings the schema up to date. PostgreSQL instances starting together serialize on the

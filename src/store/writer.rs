@@ -276,6 +276,11 @@ async fn apply(
         .execute(&mut *conn)
         .await?;
     }
+    // Who answered, and the review case this version opens or closes; when it answers a
+    // pended authorization, its notifications (outbox) in the same transaction.
+    if super::review::recorded(conn, new, &id, &chain_id, received_at).await? {
+        super::outbox::enqueue(conn, new, &id, received_at).await?;
+    }
     Ok(Applied::Fresh {
         id,
         chain_id,
