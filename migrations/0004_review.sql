@@ -50,6 +50,10 @@ CREATE TABLE reviewers (
 -- as stored and answered; the columns are what delivery and matching need.
 CREATE TABLE subscriptions (
     id                 TEXT   NOT NULL PRIMARY KEY,
+    -- The client that created it (its submitter key, `client ID`); empty on a server without
+    -- authentication. Only its owner sees or changes it, and it is notified of its owner's
+    -- requests only.
+    owner              TEXT   NOT NULL,
     status             TEXT   NOT NULL CHECK (status IN ('requested', 'active', 'error', 'off')),
     endpoint           TEXT   NOT NULL,
     -- JSON array of `Name: value` header lines sent with every POST.

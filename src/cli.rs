@@ -57,7 +57,7 @@ pub struct ServiceArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the PAS operations over HTTP.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Evaluate one request Bundle offline and print the response Bundle (exit 1 when the
     /// request cannot be adjudicated; its OperationOutcome is printed instead).
     Evaluate(EvaluateArgs),
@@ -67,11 +67,11 @@ pub enum Command {
     /// Replay request Bundles (files or folders) and compare the answers with the expected
     /// ones kept beside them (`NAME.expected.json`); exit 1 on any difference.
     Replay(ReplayArgs),
-    /// Manage plan reviewer accounts (review: the reviewer worklist and API).
+    /// Manage plan reviewer accounts (the reviewer worklist, its API and the reports).
     Reviewer(ReviewerArgs),
 }
 
-/// review: `pas-adapter reviewer add NAME | list | remove NAME`.
+/// `pas-adapter reviewer add NAME | list | remove NAME`.
 #[derive(Debug, Clone, Args)]
 pub struct ReviewerArgs {
     #[command(subcommand)]
@@ -410,6 +410,7 @@ mod tests {
         let cli = Cli::try_parse_from([
             "pas-adapter",
             "serve",
+            "--insecure-no-auth",
             "--review-expedited-hours",
             "24",
             "--review-standard-hours",

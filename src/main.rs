@@ -31,7 +31,7 @@ async fn main() -> ExitCode {
     let _log_guard = telemetry::init_tracing(&cli.log, cli.log_format);
     let service = Service::new(PolicySet::embedded(), ServiceSettings::from(&cli.service));
     let result = match cli.command {
-        Command::Serve(args) => serve(service, args).await,
+        Command::Serve(args) => serve(service, *args).await,
         Command::Evaluate(args) => evaluate(&service, args).await,
         Command::Replay(args) => replay_command(&service, args).await,
         Command::Purge(args) => purge(args).await,

@@ -34,7 +34,10 @@ async fn each_notification_is_claimed_once(db: &Db) {
         filters: vec!["1992999999".into()],
         end: None,
     };
-    let subscription = store.create_subscription(&spec, &resource).await.unwrap();
+    let subscription = store
+        .create_subscription("", &spec, &resource)
+        .await
+        .unwrap();
     store
         .set_subscription_status(&subscription.id, "active", None)
         .await

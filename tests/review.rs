@@ -575,11 +575,14 @@ async fn review_gauges_are_exported() {
     let db = Db::sqlite();
     let app = app(&db).await;
     fhir_post(&app, "/Claim/$submit", &pended()).await;
+    // Metrics are served on the admin address only, never by the public router.
     let (status, _) = get(&app, "/metrics", None).await;
-    assert_eq!(status, StatusCode::OK);
-    let response = app
-        .router
-        .clone()
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let admin = pas_adapter::http::admin_router(Some(pas_adapter::http::ReviewGauges {
+        store: app.store.clone(),
+        clock: pas_adapter::review::ReviewClock::default(),
+    }));
+    let response = admin
         .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
         .await
         .unwrap();

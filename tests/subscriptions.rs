@@ -155,6 +155,7 @@ impl Server {
     fn start(db: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pas-adapter"))
             .args(["serve", "--addr", "127.0.0.1:0", "--db", db])
+            .args(["--insecure-no-auth", "--admin-addr", "127.0.0.1:0"])
             .args(["--notify-timeout", "1", "--notify-first-retry", "0.2"])
             .args(["--notify-max-retry", "0.5", "--notify-poll", "0.1"])
             .env("PAS_LOG", "warn")

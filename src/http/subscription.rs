@@ -4,16 +4,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::auth::Security;
 use super::error::{ApiError, fhir_json};
 use super::extract::FhirBody;
 use super::review_api::store_of;
 use super::router::AppState;
+use crate::auth::Caller;
 use crate::fhir::{Issue, IssueType};
 use crate::notify::{self, NotificationType, SubscriptionSpec, deliver};
 use crate::pas::Rejection;
@@ -26,6 +29,70 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 fn store_error(error: StoreError) -> ApiError {
     tracing::error!(%error, "subscription store failure");
     ApiError::Rejected(Rejection::internal("the subscription store failed"))
+}
+
+/// Whose subscriptions a request sees and changes (security.md section 2): the
+/// authenticated client's, under its submitter key, bounded to the organizations its clients
+/// file entry lists; on a server without authentication, the unowned ones, unbounded.
+struct Owner {
+    key: String,
+    organizations: Option<Vec<String>>,
+}
+
+impl Owner {
+    fn of(state: &AppState, caller: Option<Extension<Caller>>) -> Self {
+        let Some(Extension(caller)) = caller else {
+            return Self {
+                key: String::new(),
+                organizations: None,
+            };
+        };
+        let organizations = match (&state.security, &caller) {
+            (Security::Smart(smart), Caller::Client { id, .. }) => smart
+                .clients()
+                .get(id)
+                .map(|client| client.organizations.clone())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        Self {
+            key: caller.submitter().unwrap_or_default(),
+            organizations: Some(organizations),
+        }
+    }
+
+    /// 403 naming the first filter value outside the client's organizations.
+    fn may_filter_on(&self, spec: &SubscriptionSpec) -> Result<(), ApiError> {
+        let Some(organizations) = &self.organizations else {
+            return Ok(());
+        };
+        match spec.filters.iter().find(|v| !organizations.contains(v)) {
+            None => Ok(()),
+            Some(value) => Err(ApiError::Rejected(Rejection::new(
+                403,
+                vec![
+                    Issue::error(
+                        IssueType::Forbidden,
+                        format!(
+                            "organization identifier `{value}` is not one this client acts for"
+                        ),
+                    )
+                    .at("Subscription._criteria"),
+                ],
+            ))),
+        }
+    }
+
+    /// The subscription `id` if this owner may see it; another owner's is "not found", so that
+    /// its existence is not revealed either.
+    async fn find(&self, store: &Store, id: &str) -> Result<SubscriptionRecord, ApiError> {
+        store
+            .subscription(id)
+            .await
+            .map_err(store_error)?
+            .filter(|record| record.owner == self.key)
+            .ok_or_else(|| ApiError::NotFound(format!("no Subscription `{id}`")))
+    }
 }
 
 fn parse(body: &[u8]) -> Result<(Value, SubscriptionSpec), ApiError> {
@@ -78,12 +145,15 @@ async fn answer(store: &Store, id: &str, status: StatusCode) -> Result<Response,
 
 pub async fn create(
     State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
     FhirBody(body): FhirBody,
 ) -> Result<Response, ApiError> {
     let store = store_of(&state)?;
+    let owner = Owner::of(&state, caller);
     let (resource, spec) = parse(&body)?;
+    owner.may_filter_on(&spec)?;
     let record = store
-        .create_subscription(&spec, &resource)
+        .create_subscription(&owner.key, &spec, &resource)
         .await
         .map_err(store_error)?;
     handshake(store, &record, &spec).await;
@@ -92,17 +162,22 @@ pub async fn create(
 
 pub async fn read(
     State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    answer(store_of(&state)?, &id, StatusCode::OK).await
+    let store = store_of(&state)?;
+    Owner::of(&state, caller).find(store, &id).await?;
+    answer(store, &id, StatusCode::OK).await
 }
 
 pub async fn update(
     State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
     Path(id): Path<String>,
     FhirBody(body): FhirBody,
 ) -> Result<Response, ApiError> {
     let store = store_of(&state)?;
+    let owner = Owner::of(&state, caller);
     let (resource, spec) = parse(&body)?;
     if let Some(body_id) = resource.get("id").and_then(Value::as_str)
         && body_id != id
@@ -115,6 +190,8 @@ pub async fn update(
             .at("Subscription.id"),
         )));
     }
+    owner.find(store, &id).await?;
+    owner.may_filter_on(&spec)?;
     if !store
         .update_subscription(&id, &spec, &resource)
         .await
@@ -130,9 +207,11 @@ pub async fn update(
 
 pub async fn delete(
     State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let store = store_of(&state)?;
+    Owner::of(&state, caller).find(store, &id).await?;
     if store.delete_subscription(&id).await.map_err(store_error)? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
@@ -148,13 +227,16 @@ pub struct SearchQuery {
 
 pub async fn search(
     State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
     Query(query): Query<SearchQuery>,
 ) -> Result<Response, ApiError> {
     let store = store_of(&state)?;
-    let records = store
+    let owner = Owner::of(&state, caller);
+    let mut records = store
         .subscriptions(query.status.as_deref())
         .await
         .map_err(store_error)?;
+    records.retain(|record| record.owner == owner.key);
     let entries: Vec<Value> = records
         .iter()
         .map(|r| {
@@ -181,14 +263,11 @@ pub async fn search(
 /// and the last delivery error, if any.
 pub async fn status(
     State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let store = store_of(&state)?;
-    let record = store
-        .subscription(&id)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| ApiError::NotFound(format!("no Subscription `{id}`")))?;
+    let record = Owner::of(&state, caller).find(store, &id).await?;
     let parameters = notify::status_parameters(
         &record.id,
         &record.status,

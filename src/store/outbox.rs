@@ -38,6 +38,8 @@ fn json_of(text: &str, id: &str) -> Result<Value, StoreError> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubscriptionRecord {
     pub id: String,
+    /// The submitter key of the client that created it (empty without authentication).
+    pub owner: String,
     /// `requested`, `active`, `error` or `off`.
     pub status: String,
     pub endpoint: String,
@@ -90,8 +92,8 @@ pub struct PendingNotification {
     pub created_at: DateTime<Utc>,
 }
 
-const SUBSCRIPTION_COLUMNS: &str =
-    "id, status, endpoint, headers_json, filters_json, end_at, events, last_error, resource_json";
+const SUBSCRIPTION_COLUMNS: &str = "id, owner, status, endpoint, headers_json, filters_json, end_at, events, last_error, \
+     resource_json";
 
 fn subscription_of(row: &sqlx::any::AnyRow) -> Result<SubscriptionRecord, StoreError> {
     let id: String = row.try_get("id")?;
@@ -104,6 +106,7 @@ fn subscription_of(row: &sqlx::any::AnyRow) -> Result<SubscriptionRecord, StoreE
     };
     let end: Option<String> = row.try_get("end_at")?;
     Ok(SubscriptionRecord {
+        owner: row.try_get("owner")?,
         status: row.try_get("status")?,
         endpoint: row.try_get("endpoint")?,
         headers: list("headers_json")?,
@@ -136,7 +139,11 @@ pub(super) async fn enqueue(
     .await?;
     for row in &rows {
         let subscription = subscription_of(row)?;
-        if subscription.end.is_some_and(|end| end <= at)
+        // A client's subscription hears of that client's requests only: another submitter's
+        // answer is never sent to it, whatever organization identifiers match.
+        let foreign = !subscription.owner.is_empty() && subscription.owner != new.keys.submitter;
+        if foreign
+            || subscription.end.is_some_and(|end| end <= at)
             || !notify::matches(&subscription.filters, &identifiers)
         {
             continue;
@@ -174,17 +181,18 @@ pub(super) async fn enqueue(
 }
 
 impl Store {
-    /// Stores a new subscription (status `requested`).
+    /// Stores a new subscription of `owner` (status `requested`).
     pub async fn create_subscription(
         &self,
+        owner: &str,
         spec: &notify::SubscriptionSpec,
         resource: &Value,
     ) -> Result<SubscriptionRecord, StoreError> {
         let id = uuid::Uuid::new_v4().to_string();
         sqlx::query(
-            "INSERT INTO subscriptions (id, status, endpoint, headers_json, filters_json, \
+            "INSERT INTO subscriptions (id, owner, status, endpoint, headers_json, filters_json, \
              end_at, events, last_error, resource_json, created_at) \
-             VALUES ($1, 'requested', $2, $3, $4, $5, 0, NULL, $6, $7)",
+             VALUES ($1, $8, 'requested', $2, $3, $4, $5, 0, NULL, $6, $7)",
         )
         .bind(id.as_str())
         .bind(spec.endpoint.as_str())
@@ -193,6 +201,7 @@ impl Store {
         .bind(spec.end.map(rfc3339))
         .bind(resource.to_string())
         .bind(rfc3339(Utc::now()))
+        .bind(owner)
         .execute(&self.pool)
         .await?;
         self.subscription(&id)
