@@ -121,3 +121,85 @@ async fn a_client_sees_and_changes_only_its_own_subscriptions() {
         .await;
     assert_eq!(status, 204);
 }
+
+/// The organization sample 15's Claim names as `provider` (its NPI).
+const PROVIDER: &str = "1992999999";
+
+/// Sample 15 (pended: IHC 2+ without ISH), sent for [`PROVIDER`].
+fn pended() -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sample-bundles/15-ihc2-no-ish-a4.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_subscription_hears_only_of_its_own_clients_requests() {
+    // Both gateways act for the same organization (say the provider's own system and its
+    // clearinghouse), so both may subscribe on it; neither may hear of the other's requests.
+    let clients = auth_common::clients_toml()
+        .replace(
+            &format!("organizations = [\"{ORG_A}\"]"),
+            &format!("organizations = [\"{PROVIDER}\"]"),
+        )
+        .replace(
+            "organizations = [\"1999999984\"]",
+            &format!("organizations = [\"{PROVIDER}\"]"),
+        );
+    let server =
+        SmartServer::start_with(pas_adapter::auth::Clients::parse(&clients).unwrap()).await;
+    let endpoint = receiver().await;
+    let (a, b) = (server.token_a().await, server.token_b().await);
+    let mut ids = Vec::new();
+    for token in [&a, &b] {
+        let (status, _, created) = server
+            .call(
+                "POST",
+                "/Subscription",
+                Some(token),
+                Some(&subscription(&endpoint, PROVIDER)),
+            )
+            .await;
+        assert_eq!(status, 201, "{created:#}");
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+
+    // A's request pends; a reviewer denies it, which changes a pended answer: an event.
+    let (status, _, answer) = server
+        .call("POST", "/Claim/$submit", Some(&a), Some(&pended()))
+        .await;
+    assert_eq!(status, 200, "{answer:#}");
+    let (_, reviewer) = server.store.add_reviewer("Dr. Osei").await.unwrap();
+    let (status, _, cases) = server
+        .call("GET", "/review/cases", Some(&reviewer), None)
+        .await;
+    assert_eq!(status, 200, "{cases:#}");
+    let case = &cases["cases"][0];
+    let criterion = case["items"][0]["missing"][0].clone();
+    let decision = json!({"items": [{"sequence": 1, "action": "A3",
+        "reason": "no ISH result after two requests", "criteria": [criterion]}]});
+    let (status, _, decided) = server
+        .call(
+            "POST",
+            &format!("/review/cases/{}/decision", case["id"].as_str().unwrap()),
+            Some(&reviewer),
+            Some(&decision),
+        )
+        .await;
+    assert_eq!(status, 200, "{decided:#}");
+
+    // The event went to A's subscription only.
+    let events = |id: String| {
+        let store = server.store.clone();
+        async move { store.subscription(&id).await.unwrap().unwrap().events }
+    };
+    assert_eq!(
+        events(ids[0].clone()).await,
+        1,
+        "A hears of its own request"
+    );
+    assert_eq!(
+        events(ids[1].clone()).await,
+        0,
+        "B never hears of A's request"
+    );
+}
