@@ -34,6 +34,20 @@ pub struct Facts {
     pub medications: Vec<MedicationUse>,
     /// QuestionnaireResponse answers, flattened (nested items included), in document order.
     pub answers: Vec<Answer>,
+    /// The Questionnaire each QuestionnaireResponse names, so that its answers go to the
+    /// policy that publishes it.
+    pub questionnaires: Vec<NamedResponse>,
+    /// `Patient.birthDate` of the Claim's patient, when a full date.
+    pub birth_date: Option<NaiveDate>,
+}
+
+/// A QuestionnaireResponse that names the Questionnaire it answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedResponse {
+    /// The response, as its answers' [`Source::resource`] cites it.
+    pub resource: String,
+    /// `QuestionnaireResponse.questionnaire` (a canonical URL).
+    pub questionnaire: String,
 }
 
 /// The Claim itself.

@@ -13,6 +13,7 @@ mod extensions;
 pub mod facts;
 mod medications;
 mod observations;
+mod patient;
 mod questionnaire;
 mod site;
 #[cfg(test)]
@@ -63,12 +64,16 @@ pub fn gather(view: &BundleView<'_>, claim: &Entry<'_>) -> Result<Facts, GatherE
     let mut medications = medications::gather(view, &claim::requested_entries(view))?;
     medications.extend(claim::item_uses(claim, &claim_facts));
     let answers = questionnaire::gather(view, &site, &typed)?;
+    let questionnaires = questionnaire::named(view, &site, &typed);
+    let birth_date = patient::birth_date(view, &site);
     Ok(Facts {
         claim: claim_facts,
         diagnoses,
         observations,
         medications,
         answers,
+        questionnaires,
+        birth_date,
     })
 }
 

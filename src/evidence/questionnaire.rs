@@ -14,13 +14,29 @@ use crate::fhir::model::{
 };
 
 use super::site::Site;
-use super::{Answer, AnswerValue, GatherError};
+use super::{Answer, AnswerValue, GatherError, NamedResponse};
 
-pub(super) fn gather(
+/// The QuestionnaireResponses of the request that name their Questionnaire.
+pub(super) fn named(
     view: &BundleView<'_>,
     claim: &Site<'_>,
     typed: &model::ClaimParts,
-) -> Result<Vec<Answer>, GatherError> {
+) -> Vec<NamedResponse> {
+    sites(view, claim, typed)
+        .iter()
+        .filter_map(|site| {
+            let canonical = site.resource.get("questionnaire")?.as_str()?.trim();
+            (!canonical.is_empty()).then(|| NamedResponse {
+                resource: site.label.clone(),
+                questionnaire: canonical.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// The responses in the Bundle, and those contained in the Claim that `supportingInfo`
+/// references.
+fn sites<'a>(view: &BundleView<'a>, claim: &Site<'a>, typed: &model::ClaimParts) -> Vec<Site<'a>> {
     let mut sites: Vec<Site<'_>> = view
         .of_type("QuestionnaireResponse")
         .map(Site::of)
@@ -38,6 +54,15 @@ pub(super) fn gather(
             .filter(|site| !sites.iter().any(|s| s.path == site.path));
         sites.extend(contained);
     }
+    sites
+}
+
+pub(super) fn gather(
+    view: &BundleView<'_>,
+    claim: &Site<'_>,
+    typed: &model::ClaimParts,
+) -> Result<Vec<Answer>, GatherError> {
+    let sites = sites(view, claim, typed);
     let mut answers = Vec::new();
     for site in &sites {
         let res: model::QuestionnaireResponse = model::parse(site.resource, &site.path)?;
