@@ -67,6 +67,31 @@ pub enum Command {
     /// Replay request Bundles (files or folders) and compare the answers with the expected
     /// ones kept beside them (`NAME.expected.json`); exit 1 on any difference.
     Replay(ReplayArgs),
+    /// Check policy files and run the policy tests kept as data (`profiles/tests/`).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+/// `pas-adapter policy ...`: what a policy analyst runs before deploying a policy file.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Load policy files as the service would and report every problem with its line and
+    /// column (exit 1 when any file is invalid).
+    Check {
+        /// Policy files (`profiles/*.toml`).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run the policy test cases of a folder (default `profiles/tests`) and report each
+    /// difference (exit 1 when any case fails).
+    Test {
+        /// Folder of case files (`*.toml`).
+        #[arg(default_value = "profiles/tests")]
+        dir: PathBuf,
+        /// Decide with the policy files of this folder instead of the ones built in.
+        #[arg(long)]
+        profiles: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use pas_adapter::cli::{Cli, Command, EvaluateArgs, PurgeArgs, ReplayArgs, ServeArgs};
+use pas_adapter::cli::{
+    Cli, Command, EvaluateArgs, PolicyCommand, PurgeArgs, ReplayArgs, ServeArgs,
+};
 use pas_adapter::policy::PolicySet;
 use pas_adapter::replay::{self, Row, Summary};
 use pas_adapter::service::{Service, ServiceSettings};
@@ -28,6 +30,7 @@ async fn main() -> ExitCode {
         Command::Evaluate(args) => evaluate(&service, args).await,
         Command::Replay(args) => replay_command(&service, args).await,
         Command::Purge(args) => purge(args).await,
+        Command::Policy(command) => policy_command(service, command).await,
     };
     match result {
         Ok(code) => code,
@@ -64,6 +67,71 @@ async fn serve(service: Service, args: ServeArgs) -> anyhow::Result<ExitCode> {
     .context("server failed")?;
     store.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn policy_command(service: Service, command: PolicyCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        PolicyCommand::Check { files } => {
+            let mut ok = true;
+            for file in &files {
+                match pas_adapter::policy::load::load_file(file) {
+                    Ok(policy) => println!(
+                        "{}: ok: policy {} revision {} ({})",
+                        file.display(),
+                        policy.id,
+                        policy.revision,
+                        policy.title
+                    ),
+                    Err(error) => {
+                        ok = false;
+                        println!("{error}");
+                    }
+                }
+            }
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        PolicyCommand::Test { dir, profiles } => {
+            let service = match profiles {
+                Some(folder) => Service::new(
+                    PolicySet::load_dir(&folder).with_context(|| {
+                        format!("cannot load the policies of `{}`", folder.display())
+                    })?,
+                    service.settings().clone(),
+                ),
+                None => service,
+            };
+            let results = pas_adapter::policy_tests::run_dir(&service, &dir).await?;
+            if results.is_empty() {
+                anyhow::bail!("no case files (*.toml) in `{}`", dir.display());
+            }
+            let failed = results.iter().filter(|r| !r.passed()).count();
+            for result in &results {
+                let verdict = if result.passed() { "ok" } else { "FAILED" };
+                println!(
+                    "{verdict:6} {}: {}",
+                    result.file.display(),
+                    result.description
+                );
+                for failure in &result.failures {
+                    println!("       {failure}");
+                }
+            }
+            println!(
+                "{} cases: {} passed, {failed} failed",
+                results.len(),
+                results.len() - failed
+            );
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
 }
 
 async fn purge(args: PurgeArgs) -> anyhow::Result<ExitCode> {
