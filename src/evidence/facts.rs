@@ -71,7 +71,7 @@ pub struct ItemFacts {
     pub certification_type: Option<String>,
     /// `extension-authorizationNumber`: a prior authorization this request continues.
     pub authorization_number: Option<String>,
-    /// `quantity.value` (for J9354, units = mg).
+    /// `quantity.value`, in the units of the product code (a policy file says what they are).
     pub quantity: Option<f64>,
     /// `servicedPeriod` or `servicedDate` (start = end for a date).
     pub served: Option<DateSpan>,

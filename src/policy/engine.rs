@@ -435,7 +435,7 @@ fn initial(ctx: &Ctx<'_>, mut decision: Decision) -> Decision {
         .collect();
 
     // A contradiction on any candidate path pends, even beside a met path, where the policy
-    // says so (decisions-enhertu.md section 3).
+    // says so (`decision.contradictions_pend`).
     let contradicted: Vec<&PathPlan> = candidates
         .iter()
         .copied()

@@ -1,5 +1,5 @@
 //! Section C and the Quantity Limitations: the authorization period, the dose per
-//! administration and the early-breast cycle cap, as calendar and unit arithmetic.
+//! administration and a cycle cap, as calendar and unit arithmetic.
 //!
 //! Dates go through chrono (calendar months, day differences); nothing here is hand-rolled
 //! date arithmetic.
@@ -17,7 +17,7 @@ pub struct Request {
     pub start: NaiveDate,
     /// The requested end (`servicedPeriod.end`); `None` asks for the longest period allowed.
     pub end: Option<NaiveDate>,
-    /// Units requested (for J9354, mg).
+    /// Units requested (the product code's billing units).
     pub quantity: Option<f64>,
     /// Body weight in kg, exact, when documented.
     pub weight_kg: Option<Decimal>,
@@ -57,7 +57,8 @@ pub fn administrations(start: NaiveDate, end: NaiveDate, interval_days: u32) -> 
 }
 
 /// The most units one administration may use: ceil(dose x weight) in exact decimal
-/// arithmetic (5.4 x 90 is 486, where binary floating point gives 486.00000000000006).
+/// arithmetic: a product that is a whole number stays one, where binary floating point can
+/// land a hair above it and its ceiling give one unit too many.
 pub fn max_units_per_administration(dose_per_kg: Decimal, weight_kg: Decimal) -> u64 {
     dose_per_kg
         .checked_mul(weight_kg)

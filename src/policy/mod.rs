@@ -228,7 +228,7 @@ impl PolicySet {
         &self.policies
     }
 
-    /// The FHIR Questionnaire a policy publishes (`GET /Questionnaire/{id}`), e.g. `kadcyla`.
+    /// The FHIR Questionnaire a policy publishes (`GET /Questionnaire/{id}`), by its id.
     pub fn questionnaire(&self, id: &str) -> Option<serde_json::Value> {
         self.policies
             .iter()

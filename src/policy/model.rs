@@ -31,7 +31,7 @@ pub struct PolicyFile {
     pub value_sets: BTreeMap<String, Spanned<ValueSetSpec>>,
 }
 
-/// A dose in mg/kg, read from a TOML number as the decimal it was written as (`5.4` is 5.4
+/// A dose in mg/kg, read from a TOML number as the decimal it was written as (`0.1` is 0.1
 /// exactly, not the nearest binary fraction), so that dose x weight is exact.
 pub fn decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
     #[derive(Deserialize)]
@@ -78,7 +78,7 @@ pub struct LimitsSpec {
     pub initial: LimitCriterion,
     /// The criterion reported for the limits of a continuation (e.g. `C.ii`).
     pub continuation: LimitCriterion,
-    /// A cap on the administrations of a course (Kadcyla's 14 cycles for early breast cancer).
+    /// A cap on the administrations of a course, for the uses a criterion singles out.
     #[serde(default)]
     pub cycle_cap: Option<CycleCap>,
 }
@@ -103,7 +103,7 @@ pub struct CycleCap {
     pub answer: String,
     /// The criterion id the cap's reasons cite, e.g. `B.ii`.
     pub reference: String,
-    /// What the capped use is called in reasons, e.g. `early breast cancer`.
+    /// What the capped use is called in reasons.
     pub label: String,
     /// What to send when the count is contradictory.
     pub document: String,
@@ -131,7 +131,7 @@ pub struct DecisionSpec {
     #[serde(default)]
     pub partner_exclusion: Option<LimitCriterion>,
     /// A contradictory criterion on any candidate path pends the item even when another path
-    /// is met (decisions-enhertu.md section 3); otherwise a met path certifies.
+    /// is met; otherwise a met path certifies.
     #[serde(default)]
     pub contradictions_pend: bool,
 }
