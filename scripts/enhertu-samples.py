@@ -625,6 +625,17 @@ def _(s):
     s.item(hcpcs="J9358", quantity=3402)
 
 
+@sample("62-enhertu-continuation-no-diagnosis-a4",
+        "Renewal (certificationType R, authorization PA-ENH-2026-05-0105) of Enhertu with a stable disease status on 2026-10-15 and no toxicity (ild-grade 0, unacceptable-toxicity = false), IHC 3+ on file, but no diagnosis at all on the Claim or in the Bundle: the indication of section A (B indication) is not documented, which is absence of evidence, not a documented failure. A4 asking for the diagnosis.",
+        [{"sequence": 1, "action": "A4"}])
+def _(s):
+    s.ihc("3+")
+    s.status("359746009", "Stable (qualifier value)", "2026-10-15")
+    s.weight(70)
+    s.answers(ENHERTU_Q, ild_grade=0, unacceptable_toxicity=False)
+    s.item(quantity=3402, cert="R", auth="PA-ENH-2026-05-0105")
+
+
 def main():
     for name, description, expected, build in SAMPLES:
         key = "enh" + name.split("-")[0]

@@ -568,13 +568,21 @@ fn continuation(ctx: &Ctx<'_>, mut decision: Decision, why: &str) -> Decision {
         }
         Status::NotMet => {
             let b_i = ctx.eval(policy.continuation_indication).status;
-            if b_i == Status::NotMet
-                && ctx.item.authorization_number.is_none()
-                && !has_indication_diagnosis(ctx)
-            {
-                decision.outcome = pended(vec![
-                    "the cancer diagnosis (ICD-10-CM) and the prior authorization number".into(),
-                ]);
+            // No diagnosis documents an indication: absence pends, prior authorization or
+            // not, unless another continuation criterion fails on documented evidence.
+            let other_failed = policy.criteria[b]
+                .node
+                .children()
+                .into_iter()
+                .filter(|&c| c != policy.continuation_indication)
+                .any(|c| ctx.eval(c).status == Status::NotMet);
+            if b_i == Status::NotMet && !other_failed && !has_indication_diagnosis(ctx) {
+                let wanted = if ctx.item.authorization_number.is_none() {
+                    "the cancer diagnosis (ICD-10-CM) and the prior authorization number"
+                } else {
+                    "the cancer diagnosis (ICD-10-CM)"
+                };
+                decision.outcome = pended(vec![wanted.into()]);
                 decision.summary =
                     format!("pended: continuation ({why}) with no indication documented");
             } else {

@@ -464,4 +464,31 @@ mod tests {
         assert!(matches!(neither.outcome, Outcome::Pended { .. }));
         assert_eq!(neither.policy, None);
     }
+
+    #[test]
+    fn each_policy_publishes_its_own_questionnaire() {
+        let set = PolicySet::embedded();
+        let enhertu = set.questionnaire("enhertu").unwrap_or_default();
+        assert_eq!(
+            enhertu["url"],
+            "http://example.org/payer/Questionnaire/enhertu"
+        );
+        let links: Vec<&str> = enhertu["item"]
+            .as_array()
+            .map(|items| items.iter().filter_map(|i| i["linkId"].as_str()).collect())
+            .unwrap_or_default();
+        assert!(links.contains(&"ild-grade") && links.contains(&"prior-endocrine-therapy"));
+        assert!(!links.contains(&"cycles-received"), "{links:?}");
+        let kadcyla = set.questionnaire("kadcyla").unwrap_or_default();
+        assert_ne!(kadcyla["url"], enhertu["url"]);
+        let policies = set.policies();
+        assert!(
+            policies[1].names_questionnaire("http://example.org/payer/Questionnaire/enhertu|1.0")
+        );
+        assert!(
+            policies[1].names_questionnaire("https://ehr.example.com/fhir/Questionnaire/enhertu")
+        );
+        assert!(!policies[1].names_questionnaire("http://example.org/Questionnaire/kadcyla"));
+        assert!(!policies[1].names_questionnaire("http://example.org/Questionnaire/not-enhertu"));
+    }
 }
