@@ -49,6 +49,11 @@ pub struct ServiceArgs {
     #[arg(long, env = "PAS_MAX_ENTRIES", default_value_t = 1000, global = true)]
     pub max_entries: usize,
 
+    /// Decide with the policy files (`*.toml`) of this folder instead of the ones built into
+    /// the binary: a new drug policy deploys as a file. Every file is checked at start-up.
+    #[arg(long, env = "PAS_PROFILES", global = true)]
+    pub profiles: Option<PathBuf>,
+
     /// System of the identifiers the adapter assigns to its responses.
     #[arg(long, env = "PAS_IDENTIFIER_SYSTEM", default_value = crate::service::DEFAULT_IDENTIFIER_SYSTEM, global = true)]
     pub identifier_system: String,
@@ -83,14 +88,12 @@ pub enum PolicyCommand {
         files: Vec<PathBuf>,
     },
     /// Run the policy test cases of a folder (default `profiles/tests`) and report each
-    /// difference (exit 1 when any case fails).
+    /// difference (exit 1 when any case fails); with `--profiles DIR` the files of that folder
+    /// decide instead of the built-in ones.
     Test {
         /// Folder of case files (`*.toml`).
         #[arg(default_value = "profiles/tests")]
         dir: PathBuf,
-        /// Decide with the policy files of this folder instead of the ones built in.
-        #[arg(long)]
-        profiles: Option<PathBuf>,
     },
 }
 

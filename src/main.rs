@@ -24,7 +24,20 @@ const PROGRESS_THRESHOLD: usize = 20;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init_tracing(&cli.log, cli.log_format);
-    let service = Service::new(PolicySet::embedded(), ServiceSettings::from(&cli.service));
+    let policies = match &cli.service.profiles {
+        Some(dir) => match PolicySet::load_dir(dir) {
+            Ok(set) => set,
+            Err(error) => {
+                eprintln!(
+                    "error: cannot load the policies of `{}`: {error}",
+                    dir.display()
+                );
+                return ExitCode::from(2);
+            }
+        },
+        None => PolicySet::embedded(),
+    };
+    let service = Service::new(policies, ServiceSettings::from(&cli.service));
     let result = match cli.command {
         Command::Serve(args) => serve(service, args).await,
         Command::Evaluate(args) => evaluate(&service, args).await,
@@ -94,16 +107,7 @@ async fn policy_command(service: Service, command: PolicyCommand) -> anyhow::Res
                 ExitCode::from(1)
             })
         }
-        PolicyCommand::Test { dir, profiles } => {
-            let service = match profiles {
-                Some(folder) => Service::new(
-                    PolicySet::load_dir(&folder).with_context(|| {
-                        format!("cannot load the policies of `{}`", folder.display())
-                    })?,
-                    service.settings().clone(),
-                ),
-                None => service,
-            };
+        PolicyCommand::Test { dir } => {
             let results = pas_adapter::policy_tests::run_dir(&service, &dir).await?;
             if results.is_empty() {
                 anyhow::bail!("no case files (*.toml) in `{}`", dir.display());

@@ -69,3 +69,58 @@ fn policy_test_runs_the_cases_kept_as_data() -> anyhow::Result<()> {
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
     Ok(())
 }
+
+/// A third drug policy deploys as a file: a folder holding the two shipped files and a new
+/// one (here the Enhertu criteria for a made-up product J9999) decides J9999 items by the new
+/// policy with `--profiles`, with no Rust change.
+#[test]
+fn a_third_policy_is_a_new_file_in_the_profiles_folder() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    for name in ["MP-RX-FP-48-23.toml", "MP-RX-FP-52-23.toml"] {
+        std::fs::copy(root().join("profiles").join(name), dir.path().join(name))?;
+    }
+    let enhertu = std::fs::read_to_string(root().join("profiles/MP-RX-FP-52-23.toml"))?;
+    let third = enhertu
+        .replacen("id = \"MP-RX-FP-52-23\"", "id = \"MP-TEST-99\"", 1)
+        .replacen(
+            "questionnaire = \"enhertu\"",
+            "questionnaire = \"test-drug\"",
+            1,
+        )
+        .replacen("drug = \"enhertu\"", "drug = \"test_drug\"", 1)
+        + "\n[value_sets.test_drug]\ndescription = \"A made-up drug\"\ninclude = [{ system = \"hcpcs\", codes = [\"J9999\"] }]\n";
+    std::fs::write(dir.path().join("MP-TEST-99.toml"), third)?;
+    let bundle =
+        std::fs::read_to_string(root().join("sample-bundles/32-enhertu-her2pos-mbc-a1.json"))?
+            .replace("\"J9358\"", "\"J9999\"");
+    let request = dir.path().join("request.json");
+    std::fs::write(&request, bundle)?;
+
+    let check = pas()
+        .arg("policy")
+        .arg("check")
+        .arg(dir.path().join("MP-TEST-99.toml"))
+        .output()?;
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+
+    let out = pas()
+        .arg("--profiles")
+        .arg(dir.path())
+        .arg("evaluate")
+        .arg(&request)
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("Policy MP-TEST-99"), "{stdout}");
+    assert!(stdout.contains("Certified"), "{stdout}");
+    // The built-in policies know no J9999: the same request pends.
+    let builtin = pas().arg("evaluate").arg(&request).output()?;
+    let stdout = String::from_utf8_lossy(&builtin.stdout);
+    assert!(stdout.contains("no automated policy applies"), "{stdout}");
+    Ok(())
+}
