@@ -16,6 +16,7 @@ pub mod fhir;
 pub mod http;
 pub mod pas;
 pub mod policy;
+pub mod policy_tests;
 pub mod replay;
 pub mod service;
 pub mod store;
