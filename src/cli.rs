@@ -49,6 +49,11 @@ pub struct ServiceArgs {
     #[arg(long, env = "PAS_MAX_ENTRIES", default_value_t = 1000, global = true)]
     pub max_entries: usize,
 
+    /// Decide with the policy files (`*.toml`) of this folder instead of the ones built into
+    /// the binary: a new drug policy deploys as a file. Every file is checked at start-up.
+    #[arg(long, env = "PAS_PROFILES", global = true)]
+    pub profiles: Option<PathBuf>,
+
     /// System of the identifiers the adapter assigns to its responses.
     #[arg(long, env = "PAS_IDENTIFIER_SYSTEM", default_value = crate::service::DEFAULT_IDENTIFIER_SYSTEM, global = true)]
     pub identifier_system: String,
@@ -67,6 +72,9 @@ pub enum Command {
     /// Replay request Bundles (files or folders) and compare the answers with the expected
     /// ones kept beside them (`NAME.expected.json`); exit 1 on any difference.
     Replay(ReplayArgs),
+    /// Check policy files and run the policy tests kept as data (`profiles/tests/`).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Manage plan reviewer accounts (the reviewer worklist, its API and the reports).
     Reviewer(ReviewerArgs),
 }
@@ -126,6 +134,26 @@ fn hours(text: &str) -> Result<Duration, String> {
         Ok(duration) if !duration.is_zero() => Ok(duration),
         _ => Err(format!("`{text}` is not a positive number of hours")),
     }
+}
+
+/// `pas-adapter policy ...`: what a policy analyst runs before deploying a policy file.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Load policy files as the service would and report every problem with its line and
+    /// column (exit 1 when any file is invalid).
+    Check {
+        /// Policy files (`profiles/*.toml`).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run the policy test cases of a folder (default `profiles/tests`) and report each
+    /// difference (exit 1 when any case fails); with `--profiles DIR` the files of that folder
+    /// decide instead of the built-in ones.
+    Test {
+        /// Folder of case files (`*.toml`).
+        #[arg(default_value = "profiles/tests")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -17,6 +17,7 @@ pub mod http;
 pub mod notify;
 pub mod pas;
 pub mod policy;
+pub mod policy_tests;
 pub mod replay;
 pub mod review;
 pub mod service;

@@ -11,8 +11,8 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use pas_adapter::auth::Smart;
 use pas_adapter::cli::{
-    Cli, Command, EvaluateArgs, PurgeArgs, ReplayArgs, ReviewerAction, ReviewerArgs, SecretArg,
-    ServeArgs,
+    Cli, Command, EvaluateArgs, PolicyCommand, PurgeArgs, ReplayArgs, ReviewerAction, ReviewerArgs,
+    SecretArg, ServeArgs,
 };
 use pas_adapter::http::Security;
 use pas_adapter::pas::authz::NumberKey;
@@ -29,13 +29,27 @@ const PROGRESS_THRESHOLD: usize = 20;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let _log_guard = telemetry::init_tracing(&cli.log, cli.log_format);
-    let service = Service::new(PolicySet::embedded(), ServiceSettings::from(&cli.service));
+    let policies = match &cli.service.profiles {
+        Some(dir) => match PolicySet::load_dir(dir) {
+            Ok(set) => set,
+            Err(error) => {
+                telemetry::stderr_line(format_args!(
+                    "error: cannot load the policies of `{}`: {error}",
+                    dir.display()
+                ));
+                return ExitCode::from(2);
+            }
+        },
+        None => PolicySet::embedded(),
+    };
+    let service = Service::new(policies, ServiceSettings::from(&cli.service));
     let result = match cli.command {
         Command::Serve(args) => serve(service, *args).await,
         Command::Evaluate(args) => evaluate(&service, args).await,
         Command::Replay(args) => replay_command(&service, args).await,
         Command::Purge(args) => purge(args).await,
         Command::Reviewer(args) => reviewer(args).await,
+        Command::Policy(command) => policy_command(service, command).await,
     };
     match result {
         Ok(code) => code,
@@ -189,6 +203,62 @@ async fn reviewer(args: ReviewerArgs) -> anyhow::Result<ExitCode> {
     }
     store.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn policy_command(service: Service, command: PolicyCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        PolicyCommand::Check { files } => {
+            let mut ok = true;
+            for file in &files {
+                match pas_adapter::policy::load::load_file(file) {
+                    Ok(policy) => println!(
+                        "{}: ok: policy {} revision {} ({})",
+                        file.display(),
+                        policy.id,
+                        policy.revision,
+                        policy.title
+                    ),
+                    Err(error) => {
+                        ok = false;
+                        println!("{error}");
+                    }
+                }
+            }
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        PolicyCommand::Test { dir } => {
+            let results = pas_adapter::policy_tests::run_dir(&service, &dir).await?;
+            if results.is_empty() {
+                anyhow::bail!("no case files (*.toml) in `{}`", dir.display());
+            }
+            let failed = results.iter().filter(|r| !r.passed()).count();
+            for result in &results {
+                let verdict = if result.passed() { "ok" } else { "FAILED" };
+                println!(
+                    "{verdict:6} {}: {}",
+                    result.file.display(),
+                    result.description
+                );
+                for failure in &result.failures {
+                    println!("       {failure}");
+                }
+            }
+            println!(
+                "{} cases: {} passed, {failed} failed",
+                results.len(),
+                results.len() - failed
+            );
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
 }
 
 async fn purge(args: PurgeArgs) -> anyhow::Result<ExitCode> {

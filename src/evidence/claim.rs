@@ -14,7 +14,7 @@ use serde_json::Value;
 use chrono::{Days, Months, NaiveDate};
 
 use crate::fhir::model::{self, ClaimItemServiced};
-use crate::fhir::{BundleView, Code, Entry};
+use crate::fhir::{BundleView, Code, CodeSystem, Entry};
 
 use super::products::Products;
 use super::read::Reader;
@@ -73,11 +73,18 @@ pub(super) fn gather(
             Some((value, unit)) => match in_mg(value, unit.as_deref()) {
                 Some(mg) => {
                     if mg != value {
+                        // The billing code's units, named from the request: src/ holds no
+                        // drug code (the policies that read mg say 1 unit = 1 mg).
+                        let units = product_codes
+                            .iter()
+                            .find(|c| c.system == CodeSystem::Hcpcs)
+                            .map(|c| format!(" ({} units)", c.code))
+                            .unwrap_or_default();
                         concerns.push(Concern {
                             kind: ConcernKind::QuantityConverted,
                             path: format!("{item_path}.quantity"),
                             message: format!(
-                                "the quantity {} `{}` is read as {} mg (J9354 units)",
+                                "the quantity {} `{}` is read as {} mg{units}",
                                 plausible::show(value),
                                 unit.as_deref().unwrap_or_default(),
                                 plausible::show(mg)
@@ -130,11 +137,11 @@ pub(super) fn gather(
     Ok(ClaimFacts { created, items })
 }
 
-/// A requested quantity in mg (J9354 units), decisions.md section 7: no unit, `mg` and the
-/// units-of-service spellings as sent; `g`, `ug` (`mcg`) and `kg` converted; any other unit
-/// (`mL`, a vial, a package) `None`. Unit spellings compare case-insensitively except `g`
-/// and `mg`/`ug`/`kg`, whose case is UCUM's but is also accepted in capitals (`MG`), as X12
-/// senders write them.
+/// A requested quantity in mg (the billing units of the policies' drugs), decisions.md
+/// section 7: no unit, `mg` and the units-of-service spellings as sent; `g`, `ug` (`mcg`) and
+/// `kg` converted; any other unit (`mL`, a vial, a package) `None`. Unit spellings compare
+/// case-insensitively except `g` and `mg`/`ug`/`kg`, whose case is UCUM's but is also
+/// accepted in capitals (`MG`), as X12 senders write them.
 pub(super) fn in_mg(value: f64, unit: Option<&str>) -> Option<f64> {
     let unit = unit.map(str::trim).unwrap_or_default().to_ascii_lowercase();
     let mg = match unit.as_str() {
@@ -462,6 +469,27 @@ mod tests {
             }
         }
         bundle(vec![claim(json!({"item": [item]}))])
+    }
+
+    /// Regression (merge of enhertu): the conversion note named J9354 units on every item,
+    /// an Enhertu (J9358) item included; it names the item's own billing code now.
+    #[test]
+    fn a_converted_quantity_names_the_items_own_billing_code() -> Result<(), GatherError> {
+        let item = json!({"sequence": 1,
+            "productOrService": {"coding": [{"system": HCPCS, "code": "J9358"}]},
+            "quantity": {"value": 0.5, "system": "http://unitsofmeasure.org", "code": "g"}});
+        let facts = gather_first(&bundle(vec![claim(json!({"item": [item]}))]))?;
+        let messages: Vec<String> = facts
+            .claim
+            .items
+            .iter()
+            .flat_map(|i| i.concerns.iter().map(|c| c.message.clone()))
+            .collect();
+        assert_eq!(
+            messages,
+            vec!["the quantity 0.5 `g` is read as 500 mg (J9358 units)".to_owned()]
+        );
+        Ok(())
     }
 
     /// decisions.md section 7, quantity units: mg, no unit and units-of-service spellings as

@@ -44,6 +44,11 @@ pub struct Facts {
     /// patient's resource, a resource the typed model cannot read, a value no clinician would
     /// write (decisions.md section 7). Every decision's note names them.
     pub set_aside: Vec<SetAside>,
+    /// The Questionnaire each QuestionnaireResponse names, so that its answers go to the
+    /// policy that publishes it.
+    pub questionnaires: Vec<NamedResponse>,
+    /// `Patient.birthDate` of the Claim's patient, when a full date.
+    pub birth_date: Option<NaiveDate>,
 }
 
 /// Evidence left out of this request, and why.
@@ -79,6 +84,15 @@ pub enum ConcernKind {
     QuantityConverted,
 }
 
+/// A QuestionnaireResponse that names the Questionnaire it answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedResponse {
+    /// The response, as its answers' [`Source::resource`] cites it.
+    pub resource: String,
+    /// `QuestionnaireResponse.questionnaire` (a canonical URL).
+    pub questionnaire: String,
+}
+
 /// The Claim itself.
 #[derive(Debug, Clone, Default)]
 pub struct ClaimFacts {
@@ -100,9 +114,9 @@ pub struct ItemFacts {
     pub certification_type: Option<String>,
     /// `extension-authorizationNumber`: a prior authorization this request continues.
     pub authorization_number: Option<String>,
-    /// `quantity.value` in mg (J9354 units): no unit, `mg` and units-of-service spellings are
-    /// read as sent, `g` / `ug` / `kg` converted; `None` when absent or in a unit that cannot
-    /// be read as mg (then [`ItemFacts::concerns`] says so).
+    /// `quantity.value` in mg (the unit of the product codes the policy files name): no unit,
+    /// `mg` and units-of-service spellings are read as sent, `g` / `ug` / `kg` converted; `None`
+    /// when absent or in a unit that cannot be read as mg (then [`ItemFacts::concerns`] says so).
     pub quantity: Option<f64>,
     /// `servicedPeriod` or `servicedDate` (start = end for a date).
     pub served: Option<DateSpan>,

@@ -19,6 +19,7 @@ mod extensions;
 pub mod facts;
 mod medications;
 mod observations;
+mod patient;
 mod plausible;
 mod products;
 mod questionnaire;
@@ -73,12 +74,16 @@ pub fn gather(view: &BundleView<'_>, claim: &Entry<'_>) -> Result<Facts, GatherE
     let mut medications = medications::gather(&reader, &claim::requested_entries(view))?;
     medications.extend(claim::item_uses(claim, &claim_facts));
     let answers = questionnaire::gather(&reader, &site, &typed)?;
+    let questionnaires = questionnaire::named(view, &site, &typed);
+    let birth_date = patient::birth_date(&reader, &site)?;
     Ok(Facts {
         claim: claim_facts,
         diagnoses,
         observations,
         medications,
         answers,
+        questionnaires,
+        birth_date,
         set_aside: reader.into_set_aside(),
     })
 }

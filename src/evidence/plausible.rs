@@ -14,6 +14,9 @@
 //! The codes are the universal LOINC codes of codes.md, the same for every policy; which
 //! criteria read them stays the policy's business.
 
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
 use crate::fhir::{Code, CodeSystem};
 
 use super::ObsValue;
@@ -98,15 +101,30 @@ fn weight(value: ObsValue) -> Result<ObsValue, String> {
 }
 
 /// Kilograms from a UCUM unit or a plain spelling; `None` for anything else.
+///
+/// The product is taken in exact decimal arithmetic on the number as written, then read back
+/// as the nearest f64: a dose limit multiplies this weight again in exact decimals
+/// (decisions-enhertu.md section 7: `[lb_av]` x 0.45359237), and 154 lb must reach it as
+/// 69.85322498 kg, not a binary product a hair off that a ceiling can tell apart.
 pub(super) fn to_kg(value: f64, unit: Option<&str>) -> Option<f64> {
     let unit = unit.map(str::trim).unwrap_or_default();
-    let kg = match unit.to_ascii_lowercase().as_str() {
-        "kg" | "kilogram" | "kilograms" => value,
-        "g" | "gram" | "grams" => value / 1000.0,
-        "[lb_av]" | "lb" | "lbs" | "pound" | "pounds" | "[lb]" => value * 0.453_592_37,
-        "[oz_av]" | "oz" | "ounce" | "ounces" => value * 0.028_349_523_125,
+    // kg per unit, as (mantissa, scale): 0.45359237 is (45_359_237, 8).
+    let (mantissa, scale) = match unit.to_ascii_lowercase().as_str() {
+        "kg" | "kilogram" | "kilograms" => (1, 0),
+        "g" | "gram" | "grams" => (1, 3),
+        "[lb_av]" | "lb" | "lbs" | "pound" | "pounds" | "[lb]" => (45_359_237, 8),
+        "[oz_av]" | "oz" | "ounce" | "ounces" => (28_349_523_125, 12),
         _ => return None,
     };
+    let factor = Decimal::new(mantissa, scale);
+    let exact = value
+        .to_string()
+        .parse::<Decimal>()
+        .ok()
+        .and_then(|number| number.checked_mul(factor))
+        .and_then(|kg| kg.normalize().to_string().parse::<f64>().ok());
+    // A number Decimal cannot hold (1e308) is far outside any weight range anyway.
+    let kg = exact.unwrap_or_else(|| value * factor.to_f64().unwrap_or(f64::NAN));
     kg.is_finite().then_some(kg)
 }
 
@@ -155,6 +173,27 @@ mod tests {
             unit: unit.map(str::to_owned),
             comparator: None,
         })
+    }
+
+    /// Regression (merge of enhertu onto encodings): the weight reached the exact-decimal
+    /// dose limit as a binary product of pounds; it must be 154 x 0.45359237 = 69.85322498
+    /// kg exactly as written (decisions-enhertu.md section 7), and 200 lb 90.718474 kg.
+    #[test]
+    fn pounds_reach_the_dose_limit_as_the_exact_decimal_product() {
+        assert_eq!(
+            to_kg(154.0, Some("[lb_av]")).map(|kg| kg.to_string()),
+            Some("69.85322498".into())
+        );
+        assert_eq!(
+            to_kg(200.0, Some("lb")).map(|kg| kg.to_string()),
+            Some("90.718474".into())
+        );
+        assert_eq!(to_kg(72_500.0, Some("g")), Some(72.5));
+        assert_eq!(to_kg(70.0, Some("stone")), None);
+        assert_eq!(
+            to_kg(1e308, Some("[lb_av]")).map(|kg| kg > 4e307),
+            Some(true)
+        );
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! display). [`Products::expand`] adds the ingredient codes of every listed product to a use's
 //! codes; [`Products::by_name`] finds the ingredients a display or text names, for a use none
 //! of whose codes the map knows (a local code, an unlisted RxNorm product). Matching by name is
-//! whole words, longest name first, so "trastuzumab emtansine" is Kadcyla and never
-//! trastuzumab, and "ado-trastuzumab" is one word.
+//! whole words, longest name first, so "trastuzumab emtansine" is that conjugate and
+//! never trastuzumab, and "ado-trastuzumab" is one word.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;

@@ -7,6 +7,7 @@
 //! responses are skipped. Answer types no policy reads (time, uri, attachment, quantity,
 //! reference) are skipped; a `valueDateTime` counts as its calendar date.
 
+use crate::fhir::BundleView;
 use crate::fhir::model::{
     self, ClaimSupportingInfoValue, QuestionnaireResponseItem,
     QuestionnaireResponseItemAnswerValue as Value,
@@ -14,14 +15,29 @@ use crate::fhir::model::{
 
 use super::read::Reader;
 use super::site::Site;
-use super::{Answer, AnswerValue, GatherError};
+use super::{Answer, AnswerValue, GatherError, NamedResponse};
 
-pub(super) fn gather(
-    reader: &Reader<'_, '_>,
+/// The QuestionnaireResponses of the request that name their Questionnaire.
+pub(super) fn named(
+    view: &BundleView<'_>,
     claim: &Site<'_>,
     typed: &model::ClaimParts,
-) -> Result<Vec<Answer>, GatherError> {
-    let view = reader.view;
+) -> Vec<NamedResponse> {
+    sites(view, claim, typed)
+        .iter()
+        .filter_map(|site| {
+            let canonical = site.resource.get("questionnaire")?.as_str()?.trim();
+            (!canonical.is_empty()).then(|| NamedResponse {
+                resource: site.label.clone(),
+                questionnaire: canonical.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// The responses in the Bundle, and those contained in the Claim that `supportingInfo`
+/// references.
+fn sites<'a>(view: &BundleView<'a>, claim: &Site<'a>, typed: &model::ClaimParts) -> Vec<Site<'a>> {
     let mut sites: Vec<Site<'_>> = view
         .of_type("QuestionnaireResponse")
         .map(Site::of)
@@ -39,6 +55,15 @@ pub(super) fn gather(
             .filter(|site| !sites.iter().any(|s| s.path == site.path));
         sites.extend(contained);
     }
+    sites
+}
+
+pub(super) fn gather(
+    reader: &Reader<'_, '_>,
+    claim: &Site<'_>,
+    typed: &model::ClaimParts,
+) -> Result<Vec<Answer>, GatherError> {
+    let sites = sites(reader.view, claim, typed);
     let mut answers = Vec::new();
     for site in &sites {
         let Some(res) = reader.clinical::<model::QuestionnaireResponse>(site)? else {

@@ -43,7 +43,7 @@ pub use fhir_sdk::r4b::resources::{
     MedicationAdministrationMedication, MedicationIngredientItem, MedicationRequest,
     MedicationRequestMedication, MedicationStatement, MedicationStatementEffective,
     MedicationStatementMedication, Observation, ObservationComponentValue, ObservationEffective,
-    ObservationValue, Procedure, ProcedurePerformed, QuestionnaireResponse,
+    ObservationValue, Patient, Procedure, ProcedurePerformed, QuestionnaireResponse,
     QuestionnaireResponseItem, QuestionnaireResponseItemAnswerValue, ServiceRequest,
 };
 pub use fhir_sdk::r4b::types::{

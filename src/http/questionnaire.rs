@@ -1,4 +1,4 @@
-//! `GET /Questionnaire/{id}`: the Questionnaires the policies publish (e.g. `kadcyla`).
+//! `GET /Questionnaire/{id}`: the Questionnaires the policies publish, by id.
 
 use std::sync::Arc;
 

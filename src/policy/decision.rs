@@ -57,7 +57,7 @@ pub struct Period {
 /// What is authorized for a certified (A1) or modified (A6) item.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Authorization {
-    /// Units authorized (for J9354, mg). `None` when the request carried no quantity and no
+    /// Units authorized (the product code's billing units). `None` when the request carried no quantity and no
     /// limit required one (the period alone is authorized).
     pub quantity: Option<f64>,
     pub period: Period,

@@ -5,12 +5,15 @@ use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 
+use super::PathPlan;
 use super::decision::{CriterionResult, Decision, Outcome, Status};
 use super::her2::{self, Her2Assessment, Her2Sets};
 use super::leaf::{self, Combination, CyclesReceived, LeafResult, Tri};
 use super::limits::{self, Verdict};
-use super::model::{Absent, TestSpec};
+use super::model::{Absent, IshRule, TestSpec};
 use super::{Node, Policy};
 use crate::evidence::{Facts, ItemFacts, ObsValue};
 
@@ -35,14 +38,19 @@ pub struct Ctx<'a> {
     /// The end of the period concurrency is judged over (requested end, capped).
     pub end: NaiveDate,
     her2: OnceCell<Her2Assessment>,
+    her2_ratio_only: OnceCell<Her2Assessment>,
     combination: OnceCell<Combination>,
     memo: RefCell<HashMap<usize, Eval>>,
 }
 
 impl<'a> Ctx<'a> {
-    pub fn her2(&self) -> &Her2Assessment {
-        self.her2
-            .get_or_init(|| her2::assess(self.facts, &Her2Sets::of(self.policy)))
+    /// The HER2 tests read under one ISH rule, memoized.
+    pub fn her2(&self, rule: IshRule) -> &Her2Assessment {
+        let cell = match rule {
+            IshRule::Breast => &self.her2,
+            IshRule::RatioOnly => &self.her2_ratio_only,
+        };
+        cell.get_or_init(|| her2::assess_with(self.facts, &Her2Sets::of(self.policy), rule))
     }
 
     pub fn combination(&self) -> &Combination {
@@ -54,9 +62,10 @@ impl<'a> Ctx<'a> {
         start.is_none_or(|s| s <= self.end) && end.is_none_or(|e| e >= self.start)
     }
 
-    /// Whether the documentation shows early (non-metastatic) breast cancer.
-    pub fn is_early_breast(&self) -> bool {
-        self.eval(self.policy.early_breast).status == Status::Met
+    /// Whether the policy's cycle cap applies (its condition is met), with the cap.
+    pub fn cap_applies(&self) -> Option<&'a super::model::CycleCap> {
+        let cap = self.policy.cap.as_ref()?;
+        (self.eval(cap.applies_when).status == Status::Met).then_some(&cap.spec)
     }
 
     fn eval(&self, index: usize) -> Eval {
@@ -225,7 +234,8 @@ fn request_kind(ctx: &Ctx<'_>) -> RequestKind {
         (_, Some(n)) => Some(format!("prior authorization `{n}`")),
         _ => None,
     };
-    let answered: Vec<String> = leaf::answers(ctx, "request-type")
+    let question = ctx.policy.request_type.as_str();
+    let answered: Vec<String> = leaf::answers(ctx, question)
         .into_iter()
         .filter_map(|(v, _)| match v {
             crate::evidence::AnswerValue::Code(s) | crate::evidence::AnswerValue::Text(s) => {
@@ -235,31 +245,30 @@ fn request_kind(ctx: &Ctx<'_>) -> RequestKind {
         })
         .collect();
     if answered.iter().any(|a| a != &answered[0]) {
-        return RequestKind::Conflict("contradictory answers to `request-type`".into());
+        return RequestKind::Conflict(format!("contradictory answers to `{question}`"));
     }
     match (
         structured_continuation,
         answered.first().map(String::as_str),
         cert,
     ) {
-        (Some(why), Some("initial"), _) => RequestKind::Conflict(format!(
-            "{why} contradicts answer `request-type` = `initial`"
-        )),
+        (Some(why), Some("initial"), _) => {
+            RequestKind::Conflict(format!("{why} contradicts answer `{question}` = `initial`"))
+        }
         (Some(why), _, _) => RequestKind::Continuation(why),
-        (None, Some("continuation"), Some("I")) => RequestKind::Conflict(
-            "certification type `I` (initial) contradicts answer `request-type` = `continuation`"
-                .into(),
-        ),
+        (None, Some("continuation"), Some("I")) => RequestKind::Conflict(format!(
+            "certification type `I` (initial) contradicts answer `{question}` = `continuation`"
+        )),
         (None, Some("continuation"), _) => {
-            RequestKind::Continuation("answer `request-type` = `continuation`".into())
+            RequestKind::Continuation(format!("answer `{question}` = `continuation`"))
         }
         _ => RequestKind::Initial,
     }
 }
 
-/// The latest documented body weight, in kg.
-fn body_weight(ctx: &Ctx<'_>) -> Option<(f64, String)> {
-    let vs = ctx.policy.vs("body_weight");
+/// The latest documented body weight, in kg, exact.
+fn body_weight(ctx: &Ctx<'_>) -> Option<(Decimal, String)> {
+    let vs = ctx.policy.vs(&ctx.policy.limits.body_weight);
     ctx.facts
         .observations
         .iter()
@@ -270,7 +279,7 @@ fn body_weight(ctx: &Ctx<'_>) -> Option<(f64, String)> {
                 value,
                 unit,
                 comparator: None,
-            }) => limits::to_kg(*value, unit.as_deref())
+            }) => limits::exact_kg(*value, unit.as_deref())
                 .map(|kg| (o.date, kg, o.source.resource.clone())),
             _ => None,
         })
@@ -305,6 +314,7 @@ pub fn decide(policy: &Policy, facts: &Facts, item: &ItemFacts) -> Decision {
         start,
         end,
         her2: OnceCell::new(),
+        her2_ratio_only: OnceCell::new(),
         combination: OnceCell::new(),
         memo: RefCell::new(HashMap::new()),
     };
@@ -318,7 +328,7 @@ pub fn decide(policy: &Policy, facts: &Facts, item: &ItemFacts) -> Decision {
 
     // Section D exclusions decide first.
     for &x in &policy.exclusions {
-        ctx.explain(x, "D", &mut decision.criteria);
+        ctx.explain(x, &policy.criteria[x].id, &mut decision.criteria);
     }
     if let Some(&x) = policy
         .exclusions
@@ -356,7 +366,7 @@ fn has_indication_diagnosis(ctx: &Ctx<'_>) -> bool {
 
 fn initial(ctx: &Ctx<'_>, mut decision: Decision) -> Decision {
     let policy = ctx.policy;
-    let candidates: Vec<&super::PathPlan> = policy
+    let candidates: Vec<&PathPlan> = policy
         .paths
         .iter()
         .filter(|p| {
@@ -374,28 +384,29 @@ fn initial(ctx: &Ctx<'_>, mut decision: Decision) -> Decision {
                 .iter()
                 .map(|d| d.code.code.as_str())
                 .collect();
+            let outside = &policy.outside_indication;
             decision.criteria.push(CriterionResult {
-                id: "D.ii".into(),
-                text: "Section A criteria are not met; all other indications are not covered"
-                    .into(),
+                id: outside.id.clone(),
+                text: outside.text.clone(),
                 status: Status::NotMet,
                 because: vec![format!(
                     "diagnoses {} are outside every indication of section A",
                     codes.join(", ")
                 )],
             });
-            decision.summary =
-                "not certified: the diagnosis is not an indication of section A (D.ii)".into();
+            decision.summary = format!(
+                "not certified: the diagnosis is not an indication of section A ({})",
+                outside.id
+            );
         } else {
+            let none = &policy.no_indication;
             decision.criteria.push(CriterionResult {
-                id: "A".into(),
-                text: "A diagnosis for an indication of section A".into(),
+                id: none.id.clone(),
+                text: none.text.clone(),
                 status: Status::Unknown,
                 because: vec!["no cancer diagnosis documented".into()],
             });
-            decision.outcome = pended(vec![
-                "the cancer diagnosis (ICD-10-CM) with the pathology report".into(),
-            ]);
+            decision.outcome = pended(vec![none.documents.clone()]);
             decision.summary = "pended: no diagnosis documents an indication".into();
         }
         return decision;
@@ -416,32 +427,82 @@ fn initial(ctx: &Ctx<'_>, mut decision: Decision) -> Decision {
             }
         })
         .collect();
-    let chosen = candidates
+    let met: Vec<&PathPlan> = candidates
         .iter()
         .zip(&statuses)
-        .find(|(_, s)| **s == Status::Met)
-        .map(|(p, _)| *p);
+        .filter(|(_, s)| **s == Status::Met)
+        .map(|(p, _)| *p)
+        .collect();
 
-    if let Some(path) = chosen {
-        ctx.explain(path.criterion, "A", &mut decision.criteria);
+    // A contradiction on any candidate path pends, even beside a met path, where the policy
+    // says so (`decision.contradictions_pend`).
+    let contradicted: Vec<&PathPlan> = candidates
+        .iter()
+        .copied()
+        .filter(|p| ctx.eval(p.criterion).conflict)
+        .collect();
+    if policy.contradictions_pend && !contradicted.is_empty() {
+        for path in &candidates {
+            ctx.explain(
+                path.criterion,
+                &policy.criteria[path.criterion].id,
+                &mut decision.criteria,
+            );
+        }
+        let mut documents = Vec::new();
+        for path in &contradicted {
+            ctx.documents(path.criterion, None, &mut documents);
+        }
+        let ids: Vec<&str> = contradicted
+            .iter()
+            .map(|p| policy.criteria[p.criterion].id.as_str())
+            .collect();
+        decision.outcome = pended(documents);
+        decision.summary = format!(
+            "pended: the documentation contradicts itself on {}",
+            ids.join(", ")
+        );
+        return decision;
+    }
+
+    if let Some(path) = met.first() {
+        ctx.explain(
+            path.criterion,
+            &policy.criteria[path.criterion].id,
+            &mut decision.criteria,
+        );
         let text = &policy.criteria[path.criterion].text;
+        // Paths with different doses all met: the largest dose applies.
+        let dose = met.iter().map(|p| p.dose).max().unwrap_or(path.dose);
+        let capped = if path.cycle_capped {
+            policy.cap.as_ref().map(|c| &c.spec)
+        } else {
+            None
+        };
         return apply_limits(
             ctx,
             decision,
             &format!("{} ({text})", policy.criteria[path.criterion].id),
-            path.early_breast,
-            "C.i",
+            capped,
+            dose,
+            &policy.limits.initial,
         );
     }
     for path in &candidates {
-        ctx.explain(path.criterion, "A", &mut decision.criteria);
+        ctx.explain(
+            path.criterion,
+            &policy.criteria[path.criterion].id,
+            &mut decision.criteria,
+        );
     }
     for (path, status) in candidates.iter().zip(&statuses) {
         if *status == Status::NotMet && ctx.eval(path.criterion).status != Status::NotMet {
+            let Some(exclusion) = &policy.partner_exclusion else {
+                continue;
+            };
             decision.criteria.push(CriterionResult {
-                id: "D.i".into(),
-                text: "Not used in combination: the partner drug is allowed only on another path"
-                    .into(),
+                id: exclusion.id.clone(),
+                text: exclusion.text.clone(),
                 status: Status::NotMet,
                 because: vec![format!(
                     "{} allows no partner drug",
@@ -478,24 +539,50 @@ fn initial(ctx: &Ctx<'_>, mut decision: Decision) -> Decision {
 fn continuation(ctx: &Ctx<'_>, mut decision: Decision, why: &str) -> Decision {
     let policy = ctx.policy;
     let b = policy.continuation;
-    ctx.explain(b, "B", &mut decision.criteria);
+    ctx.explain(b, &policy.criteria[b].id, &mut decision.criteria);
     match ctx.eval(b).status {
-        Status::Met => apply_limits(
-            ctx,
-            decision,
-            &format!("B (continuation: {why})"),
-            ctx.is_early_breast(),
-            "C.ii",
-        ),
+        Status::Met => {
+            // The dose follows the diagnosis family: the largest dose of the paths whose
+            // family is documented (the first path's when none is).
+            let dose = policy
+                .paths
+                .iter()
+                .filter(|p| {
+                    ctx.facts
+                        .diagnoses
+                        .iter()
+                        .any(|d| policy.vs(&p.family).contains(&d.code))
+                })
+                .map(|p| p.dose)
+                .max()
+                .or_else(|| policy.paths.first().map(|p| p.dose))
+                .unwrap_or_default();
+            apply_limits(
+                ctx,
+                decision,
+                &format!("{} (continuation: {why})", policy.criteria[b].id),
+                ctx.cap_applies(),
+                dose,
+                &policy.limits.continuation,
+            )
+        }
         Status::NotMet => {
-            let b_i = policy.index.get("B.i").map(|&i| ctx.eval(i).status);
-            if b_i == Some(Status::NotMet)
-                && ctx.item.authorization_number.is_none()
-                && !has_indication_diagnosis(ctx)
-            {
-                decision.outcome = pended(vec![
-                    "the cancer diagnosis (ICD-10-CM) and the prior authorization number".into(),
-                ]);
+            let b_i = ctx.eval(policy.continuation_indication).status;
+            // No diagnosis documents an indication: absence pends, prior authorization or
+            // not, unless another continuation criterion fails on documented evidence.
+            let other_failed = policy.criteria[b]
+                .node
+                .children()
+                .into_iter()
+                .filter(|&c| c != policy.continuation_indication)
+                .any(|c| ctx.eval(c).status == Status::NotMet);
+            if b_i == Status::NotMet && !other_failed && !has_indication_diagnosis(ctx) {
+                let wanted = if ctx.item.authorization_number.is_none() {
+                    "the cancer diagnosis (ICD-10-CM) and the prior authorization number"
+                } else {
+                    "the cancer diagnosis (ICD-10-CM)"
+                };
+                decision.outcome = pended(vec![wanted.into()]);
                 decision.summary =
                     format!("pended: continuation ({why}) with no indication documented");
             } else {
@@ -521,8 +608,9 @@ fn apply_limits(
     ctx: &Ctx<'_>,
     mut decision: Decision,
     path: &str,
-    early_breast: bool,
-    duration_id: &str,
+    cap: Option<&super::model::CycleCap>,
+    dose: Decimal,
+    limit: &super::model::LimitCriterion,
 ) -> Decision {
     let policy = ctx.policy;
     // An exclusion the documentation cannot settle keeps a met path from certifying.
@@ -542,21 +630,18 @@ fn apply_limits(
         return decision;
     }
     let served = ctx.item.served.unwrap_or_default();
-    let cycles_left = if early_breast {
-        match leaf::cycles_received(ctx) {
+    let cycles_left = match cap {
+        Some(cap) => match leaf::cycles_received(ctx, cap) {
             CyclesReceived::Count { count, .. } => {
-                Some(policy.limits.early_breast_max_cycles.saturating_sub(count))
+                Some((cap.max.saturating_sub(count), cap.clone()))
             }
             CyclesReceived::Conflict(why) => {
-                decision.outcome = pended(vec![format!(
-                    "the administration record of the Kadcyla cycles given ({why})"
-                )]);
+                decision.outcome = pended(vec![format!("{} ({why})", cap.document)]);
                 decision.summary = format!("pended: {why}");
                 return decision;
             }
-        }
-    } else {
-        None
+        },
+        None => None,
     };
     let weight = body_weight(ctx);
     let request = limits::Request {
@@ -564,13 +649,15 @@ fn apply_limits(
         end: served.end,
         quantity: ctx.item.quantity,
         weight_kg: weight.as_ref().map(|(kg, _)| *kg),
+        dose_mg_per_kg: dose,
         cycles_left,
     };
     let mut because = vec![format!(
-        "{} mg/kg every {} days; up to {} months",
-        policy.limits.dose_mg_per_kg, policy.limits.interval_days, policy.limits.period_months
+        "{dose} mg/kg every {} days; up to {} months",
+        policy.limits.interval_days, policy.limits.period_months
     )];
     if let Some((kg, source)) = &weight {
+        let kg = kg.to_f64().unwrap_or_default();
         because.push(format!("body weight {kg:.1} kg ({source})"));
     }
     let verdict = limits::apply(&policy.limits, &request);
@@ -592,22 +679,14 @@ fn apply_limits(
             let s = format!("pended: {path} is met but {why}");
             (
                 Status::Unknown,
-                pended(vec!["a current body weight (LOINC 29463-7)".into()]),
+                pended(vec![policy.limits.weight_document.clone()]),
                 s,
             )
         }
     };
-    let limit_text = match duration_id {
-        "C.ii" => {
-            "Reauthorization approval duration up to 6 months; quantity limitations 3.6 mg/kg every 21 days"
-        }
-        _ => {
-            "Initial approval duration up to 6 months; quantity limitations 3.6 mg/kg every 21 days"
-        }
-    };
     decision.criteria.push(CriterionResult {
-        id: duration_id.into(),
-        text: limit_text.into(),
+        id: limit.id.clone(),
+        text: limit.text.clone(),
         status,
         because,
     });

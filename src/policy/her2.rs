@@ -10,6 +10,7 @@ use std::fmt;
 
 use chrono::NaiveDate;
 
+use super::model::IshRule;
 use super::valueset::ValueSet;
 use crate::evidence::{Facts, ObsValue, Source};
 
@@ -140,6 +141,16 @@ pub fn classify_dual(ratio: f64, copies: Option<f64>) -> Option<Reading> {
     copies.map(classify_copies)
 }
 
+/// Classifies a dual-probe result where ISH is positive only by the ratio (gastric): 2.0 or
+/// more positive, below 2.0 negative whatever the copy number.
+pub fn classify_ratio_only(ratio: f64) -> Reading {
+    if ratio >= 2.0 {
+        Reading::Positive
+    } else {
+        Reading::Negative
+    }
+}
+
 /// Classifies an average HER2 copy number per cell (single probe, or dual probe below 2.0).
 pub fn classify_copies(copies: f64) -> Reading {
     if copies >= 6.0 {
@@ -151,8 +162,13 @@ pub fn classify_copies(copies: f64) -> Reading {
     }
 }
 
-/// Reads every HER2 test in the facts and concludes the overall status.
+/// Reads every HER2 test in the facts and concludes the overall status (breast ISH rules).
 pub fn assess(facts: &Facts, sets: &Her2Sets<'_>) -> Her2Assessment {
+    assess_with(facts, sets, IshRule::Breast)
+}
+
+/// Reads every HER2 test, the ISH numbers under `rule`, and concludes the overall status.
+pub fn assess_with(facts: &Facts, sets: &Her2Sets<'_>, rule: IshRule) -> Her2Assessment {
     let mut tests = Vec::new();
     let mut notes = Vec::new();
     let mut ratios = Vec::new();
@@ -248,7 +264,7 @@ pub fn assess(facts: &Facts, sets: &Her2Sets<'_>) -> Her2Assessment {
         }
         copies.clear();
     }
-    pair_ish_numbers(&ratios, &copies, &mut tests, &mut notes);
+    pair_ish_numbers(&ratios, &copies, rule, &mut tests, &mut notes);
     let status = overall(&tests);
     Her2Assessment {
         status,
@@ -262,6 +278,7 @@ pub fn assess(facts: &Facts, sets: &Her2Sets<'_>) -> Her2Assessment {
 fn pair_ish_numbers(
     ratios: &[Numeric],
     copies: &[Numeric],
+    rule: IshRule,
     tests: &mut Vec<Her2Test>,
     notes: &mut Vec<String>,
 ) {
@@ -279,7 +296,11 @@ fn pair_ish_numbers(
             })
             .or_else(|| (ratios.len() == 1 && copies.len() == 1).then(|| &copies[0]));
         let copy_number = partner.map(|c| c.value);
-        match classify_dual(ratio.value, copy_number) {
+        let reading = match rule {
+            IshRule::Breast => classify_dual(ratio.value, copy_number),
+            IshRule::RatioOnly => Some(classify_ratio_only(ratio.value)),
+        };
+        match reading {
             Some(reading) => {
                 let detail = match copy_number {
                     Some(c) => format!("dual-probe ISH ratio {} with {} HER2 copies/cell", ratio.value, c),
@@ -293,7 +314,14 @@ fn pair_ish_numbers(
             )),
         }
     }
-    if ratios.is_empty() {
+    if ratios.is_empty() && rule == IshRule::RatioOnly {
+        for c in copies {
+            notes.push(format!(
+                "single-probe ISH {} HER2 copies/cell in {} is not classified where ISH is positive only by the HER2/CEP17 ratio",
+                c.value, c.source.resource
+            ));
+        }
+    } else if ratios.is_empty() {
         for c in copies {
             let reading = classify_copies(c.value);
             tests.push(Her2Test {
@@ -330,7 +358,8 @@ pub fn overall(tests: &[Her2Test]) -> Her2Status {
     Her2Status::Equivocal
 }
 
-fn read_ihc(value: &ObsValue, sets: &Her2Sets<'_>) -> Option<(Reading, &'static str)> {
+/// One IHC value's reading and score (`0`, `1+`, `2+`, `3+`), as HER2-low needs the score.
+pub(crate) fn read_ihc(value: &ObsValue, sets: &Her2Sets<'_>) -> Option<(Reading, &'static str)> {
     if sets.ihc_3.matches_value(value) {
         return Some((Reading::Positive, "3+"));
     }

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 
 use super::engine::Ctx;
 use super::her2::Her2Status;
-use super::model::{Expected, TestSpec};
+use super::model::{Absent, CycleCap, Expected, IshRule, TestSpec};
 use crate::evidence::{AnswerValue, MedicationSource, MedicationUse, ObsValue, Source, UseStatus};
 use crate::fhir::Code;
 
@@ -22,6 +22,8 @@ pub const VARIANT_SETS: &[&str] = &[
 ];
 /// Value sets the combination analysis reads.
 pub const COMBINATION_SETS: &[&str] = &["antineoplastic", "endocrine"];
+/// Questions the combination analysis reads.
+pub const COMBINATION_QUESTIONS: &[&str] = &["single-agent", "combination-agent"];
 
 /// A leaf's own answer, before `absent` applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +42,7 @@ pub struct LeafResult {
 }
 
 impl LeafResult {
-    fn new(tri: Tri, because: impl Into<String>) -> Self {
+    pub(super) fn new(tri: Tri, because: impl Into<String>) -> Self {
         Self {
             tri,
             because: vec![because.into()],
@@ -57,7 +59,7 @@ impl LeafResult {
     }
 }
 
-fn cite(source: &Source) -> String {
+pub(super) fn cite(source: &Source) -> String {
     source.resource.clone()
 }
 
@@ -79,13 +81,33 @@ pub fn evaluate(ctx: &Ctx<'_>, test: &TestSpec) -> LeafResult {
         } => answer(ctx, link_id, equals.as_ref(), *at_least),
         TestSpec::Therapy { value_set, .. } => therapy_before(ctx, value_set),
         TestSpec::Facts { of, .. } => corroborate(ctx, of),
-        TestSpec::Her2Positive => her2_positive(ctx),
+        TestSpec::Her2Positive { ish, status_codes } => {
+            her2_positive(ctx, *ish, status_codes.as_deref())
+        }
+        TestSpec::Her2Low => super::her2_low::evaluate(ctx),
+        TestSpec::Her2Zero => super::her2_low::zero(ctx),
+        TestSpec::Age { at_least } => super::person::age(ctx, *at_least),
+        TestSpec::TherapySince {
+            value_set,
+            onset_diagnoses,
+            onset_code,
+            onset_value,
+        } => super::person::therapy_since(
+            ctx,
+            value_set,
+            onset_diagnoses,
+            onset_code.as_deref().zip(onset_value.as_deref()),
+        ),
         TestSpec::Erbb2Variant => erbb2_variant(ctx),
         TestSpec::NeoadjuvantWeeks {
             taxane,
             trastuzumab,
-        } => neoadjuvant_weeks(ctx, taxane, trastuzumab),
-        TestSpec::SingleAgent { partner } => single_agent(ctx, partner.as_deref()),
+            min_weeks,
+        } => neoadjuvant_weeks(ctx, taxane, trastuzumab, *min_weeks),
+        TestSpec::SingleAgent {
+            partner,
+            answered_false,
+        } => single_agent(ctx, partner.as_deref(), *answered_false),
         TestSpec::HormoneReceptor => hormone_receptor(ctx),
         TestSpec::PriorAuthorization => match &ctx.item.authorization_number {
             Some(_) => LeafResult::new(Tri::Met, "the item carries a prior authorization number"),
@@ -97,7 +119,8 @@ pub fn evaluate(ctx: &Ctx<'_>, test: &TestSpec) -> LeafResult {
         TestSpec::DiseaseStatus {
             progression,
             response,
-        } => disease_status(ctx, progression, response),
+            months,
+        } => disease_status(ctx, progression, response, *months),
         TestSpec::CyclesRemaining => cycles_remaining(ctx),
     }
 }
@@ -277,7 +300,7 @@ fn answer(
 
 /// Uses documented before the requested start (history, or started before it), other Claim
 /// items excluded.
-fn history<'f>(ctx: &Ctx<'f>, value_set: &str) -> Vec<&'f MedicationUse> {
+pub(super) fn history<'f>(ctx: &Ctx<'f>, value_set: &str) -> Vec<&'f MedicationUse> {
     let vs = ctx.policy.vs(value_set);
     ctx.facts
         .medications
@@ -335,8 +358,8 @@ fn corroborate(ctx: &Ctx<'_>, tests: &[TestSpec]) -> LeafResult {
     }
 }
 
-fn her2_positive(ctx: &Ctx<'_>) -> LeafResult {
-    let assessment = ctx.her2();
+fn her2_positive(ctx: &Ctx<'_>, ish: IshRule, status_codes: Option<&str>) -> LeafResult {
+    let assessment = ctx.her2(ish);
     let mut because: Vec<String> = assessment
         .tests
         .iter()
@@ -356,13 +379,17 @@ fn her2_positive(ctx: &Ctx<'_>) -> LeafResult {
             Tri::Open
         }
         Her2Status::Absent => {
-            let coded: Vec<&str> = ctx
-                .facts
-                .diagnoses
-                .iter()
-                .filter(|d| d.code.code.starts_with("Z17.3"))
-                .map(|d| d.code.code.as_str())
-                .collect();
+            let coded: Vec<&str> = status_codes
+                .map(|name| ctx.policy.vs(name))
+                .map(|vs| {
+                    ctx.facts
+                        .diagnoses
+                        .iter()
+                        .filter(|d| vs.contains(&d.code))
+                        .map(|d| d.code.code.as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
             if coded.is_empty() {
                 because.push("no HER2 test result documented".into());
             } else {
@@ -428,7 +455,7 @@ fn erbb2_variant(ctx: &Ctx<'_>) -> LeafResult {
     }
 }
 
-fn neoadjuvant_weeks(ctx: &Ctx<'_>, taxane: &str, trastuzumab: &str) -> LeafResult {
+fn neoadjuvant_weeks(ctx: &Ctx<'_>, taxane: &str, trastuzumab: &str, min_weeks: u32) -> LeafResult {
     let taxanes = history(ctx, taxane);
     let trastuzumabs = history(ctx, trastuzumab);
     if taxanes.is_empty() || trastuzumabs.is_empty() {
@@ -447,7 +474,7 @@ fn neoadjuvant_weeks(ctx: &Ctx<'_>, taxane: &str, trastuzumab: &str) -> LeafResu
         );
     };
     let days = (last - first).num_days();
-    let min_days = i64::from(ctx.policy.limits.neoadjuvant_min_weeks) * 7;
+    let min_days = i64::from(min_weeks) * 7;
     let weeks = days as f64 / 7.0;
     let cited: Vec<String> = courses.iter().map(|m| cite(&m.source)).collect();
     let why = format!(
@@ -597,7 +624,7 @@ impl Combination {
     }
 }
 
-fn single_agent(ctx: &Ctx<'_>, partner: Option<&str>) -> LeafResult {
+fn single_agent(ctx: &Ctx<'_>, partner: Option<&str>, answered_false: Absent) -> LeafResult {
     let combo = ctx.combination();
     if !combo.conflicts.is_empty() {
         return LeafResult::conflict(combo.conflicts.clone());
@@ -657,12 +684,24 @@ fn single_agent(ctx: &Ctx<'_>, partner: Option<&str>) -> LeafResult {
     if let Some((false, source)) = &combo.single_agent
         && combo.partners.is_empty()
     {
-        because.push(format!(
-            "answer `single-agent` = false ({}) but no partner drug is named",
-            cite(source)
-        ));
+        let tri = match answered_false {
+            Absent::NotMet => {
+                because.push(format!(
+                    "answer `single-agent` = false ({}): used in combination",
+                    cite(source)
+                ));
+                Tri::NotMet
+            }
+            Absent::Missing | Absent::Met => {
+                because.push(format!(
+                    "answer `single-agent` = false ({}) but no partner drug is named",
+                    cite(source)
+                ));
+                Tri::Open
+            }
+        };
         return LeafResult {
-            tri: Tri::Open,
+            tri,
             because,
             conflict: false,
         };
@@ -712,7 +751,7 @@ fn hormone_receptor(ctx: &Ctx<'_>) -> LeafResult {
     }
 }
 
-fn disease_status(ctx: &Ctx<'_>, progression: &str, response: &str) -> LeafResult {
+fn disease_status(ctx: &Ctx<'_>, progression: &str, response: &str, months: u32) -> LeafResult {
     let (worse, ok) = (ctx.policy.vs(progression), ctx.policy.vs(response));
     let Some(reference) = ctx.created else {
         return LeafResult::new(
@@ -720,7 +759,6 @@ fn disease_status(ctx: &Ctx<'_>, progression: &str, response: &str) -> LeafResul
             "the Claim has no created date to measure the last 6 months from",
         );
     };
-    let months = ctx.policy.limits.disease_status_months;
     let Some(window_start) = reference.checked_sub_months(chrono::Months::new(months)) else {
         return LeafResult::new(Tri::Open, "the disease-status window cannot be computed");
     };
@@ -773,7 +811,7 @@ fn disease_status(ctx: &Ctx<'_>, progression: &str, response: &str) -> LeafResul
     }
 }
 
-/// Kadcyla cycles already received: the `cycles-received` answer, or the documented
+/// Cycles of the policy's drug already received: the cap's answer, or the documented
 /// administrations of the policy's drug. Documented administrations are a lower bound; an
 /// answer below them contradicts the record.
 #[derive(Debug, Clone, PartialEq)]
@@ -782,7 +820,8 @@ pub enum CyclesReceived {
     Conflict(String),
 }
 
-pub fn cycles_received(ctx: &Ctx<'_>) -> CyclesReceived {
+pub fn cycles_received(ctx: &Ctx<'_>, cap: &CycleCap) -> CyclesReceived {
+    let question = cap.answer.as_str();
     let own = ctx.policy.vs(&ctx.policy.drug);
     let documented: Vec<&MedicationUse> = ctx
         .facts
@@ -797,27 +836,25 @@ pub fn cycles_received(ctx: &Ctx<'_>) -> CyclesReceived {
         .filter(|m| m.status == UseStatus::History && own.contains_any(&m.codes))
         .collect();
     let documented_count = u32::try_from(documented.len()).unwrap_or(u32::MAX);
-    let answered: Vec<(i64, &Source)> = answers(ctx, "cycles-received")
+    let answered: Vec<(i64, &Source)> = answers(ctx, question)
         .into_iter()
         .filter_map(|(v, s)| as_int(v).map(|n| (n, s)))
         .collect();
     match answered.first() {
         Some((n, source)) => {
             if answered.iter().any(|(m, _)| m != n) {
-                return CyclesReceived::Conflict(
-                    "contradictory answers to `cycles-received`".into(),
-                );
+                return CyclesReceived::Conflict(format!("contradictory answers to `{question}`"));
             }
             let n = u32::try_from(*n).unwrap_or(0);
             if documented_count > n {
                 return CyclesReceived::Conflict(format!(
-                    "answer `cycles-received` = {n} ({}) but {documented_count} administrations are documented",
+                    "answer `{question}` = {n} ({}) but {documented_count} administrations are documented",
                     cite(source)
                 ));
             }
             CyclesReceived::Count {
                 count: n,
-                because: format!("answer `cycles-received` = {n} ({})", cite(source)),
+                because: format!("answer `{question}` = {n} ({})", cite(source)),
             }
         }
         None => CyclesReceived::Count {
@@ -828,14 +865,20 @@ pub fn cycles_received(ctx: &Ctx<'_>) -> CyclesReceived {
 }
 
 fn cycles_remaining(ctx: &Ctx<'_>) -> LeafResult {
-    if !ctx.is_early_breast() {
+    let Some(cap) = ctx.cap_applies() else {
+        let (label, max) = ctx
+            .policy
+            .cap
+            .as_ref()
+            .map(|c| (c.spec.label.as_str(), c.spec.max))
+            .unwrap_or_default();
         return LeafResult::new(
             Tri::Met,
-            "not early breast cancer: no 14-cycle total applies",
+            format!("not {label}: no {max}-cycle total applies"),
         );
-    }
-    let max = ctx.policy.limits.early_breast_max_cycles;
-    match cycles_received(ctx) {
+    };
+    let max = cap.max;
+    match cycles_received(ctx, cap) {
         CyclesReceived::Conflict(why) => LeafResult::conflict(vec![why]),
         CyclesReceived::Count { count, because } if count >= max => LeafResult::new(
             Tri::NotMet,

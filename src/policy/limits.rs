@@ -1,13 +1,15 @@
 //! Section C and the Quantity Limitations: the authorization period, the dose per
-//! administration and the early-breast cycle cap, as calendar and unit arithmetic.
+//! administration and a cycle cap, as calendar and unit arithmetic.
 //!
 //! Dates go through chrono (calendar months, day differences); nothing here is hand-rolled
 //! date arithmetic.
 
 use chrono::{Days, Months, NaiveDate};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 
 use super::decision::{Authorization, Period};
-use super::model::LimitsSpec;
+use super::model::{CycleCap, LimitsSpec};
 
 /// What the request asks for, and what limits it.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,12 +17,14 @@ pub struct Request {
     pub start: NaiveDate,
     /// The requested end (`servicedPeriod.end`); `None` asks for the longest period allowed.
     pub end: Option<NaiveDate>,
-    /// Units requested (for J9354, mg).
+    /// Units requested (the product code's billing units).
     pub quantity: Option<f64>,
-    /// Body weight in kg, when documented.
-    pub weight_kg: Option<f64>,
-    /// Cycles left under the early-breast cap; `None` when no cap applies.
-    pub cycles_left: Option<u32>,
+    /// Body weight in kg, exact, when documented.
+    pub weight_kg: Option<Decimal>,
+    /// The dose on the path met, mg/kg per administration.
+    pub dose_mg_per_kg: Decimal,
+    /// Cycles left under the policy's cycle cap, with the cap; `None` when no cap applies.
+    pub cycles_left: Option<(u32, CycleCap)>,
 }
 
 /// The limits' verdict.
@@ -52,11 +56,33 @@ pub fn administrations(start: NaiveDate, end: NaiveDate, interval_days: u32) -> 
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// The most units one administration may use: ceil(dose x weight), robust to binary
-/// floating-point (3.6 x 70 is 252, not 253).
-pub fn max_units_per_administration(dose_per_kg: f64, weight_kg: f64) -> u64 {
-    let exact = (dose_per_kg * weight_kg * 1e6).round() / 1e6;
-    exact.ceil().max(0.0) as u64
+/// The most units one administration may use: ceil(dose x weight) in exact decimal
+/// arithmetic: a product that is a whole number stays one, where binary floating point can
+/// land a hair above it and its ceiling give one unit too many.
+pub fn max_units_per_administration(dose_per_kg: Decimal, weight_kg: Decimal) -> u64 {
+    dose_per_kg
+        .checked_mul(weight_kg)
+        .map(|mg| mg.ceil())
+        .and_then(|mg| mg.to_u64())
+        .unwrap_or(0)
+}
+
+/// A body weight as an exact decimal in kilograms: the number as written in the request
+/// (Rust prints an f64 as the shortest decimal that reads back the same), converted with the
+/// exact factors (1 [lb_av] = 0.45359237 kg). `to_kg` decides which values are weights.
+pub fn exact_kg(value: f64, unit: Option<&str>) -> Option<Decimal> {
+    to_kg(value, unit)?;
+    let number: Decimal = value.to_string().parse().ok()?;
+    let unit = unit
+        .map(|u| u.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    match unit.as_str() {
+        "[lb_av]" | "lb" | "lbs" | "pound" | "pounds" | "[lb]" => {
+            number.checked_mul(Decimal::new(45_359_237, 8))
+        }
+        "g" | "gram" | "grams" => number.checked_div(Decimal::ONE_THOUSAND),
+        _ => Some(number),
+    }
 }
 
 /// Converts a body weight to kilograms from its UCUM unit (or a common spelling).
@@ -93,8 +119,8 @@ pub fn apply(limits: &LimitsSpec, req: &Request) -> Verdict {
     let end = match requested_end {
         Some(e) if e > cap_end => {
             reasons.push(format!(
-                "requested period ends {e}, after the {}-month limit: authorized through {cap_end} (C)",
-                limits.period_months
+                "requested period ends {e}, after the {}-month limit: authorized through {cap_end} ({})",
+                limits.period_months, limits.period_ref
             ));
             cap_end
         }
@@ -106,13 +132,17 @@ pub fn apply(limits: &LimitsSpec, req: &Request) -> Verdict {
         end,
     };
     let fit = administrations(req.start, end, limits.interval_days);
-    let allowed_admins = req.cycles_left.map_or(fit, |left| left.min(fit));
+    let allowed_admins = req
+        .cycles_left
+        .as_ref()
+        .map_or(fit, |(left, _)| (*left).min(fit));
     let cap_binds = allowed_admins < fit;
-    let cycles_reason = || {
-        format!(
-            "early breast cancer: {allowed_admins} of {} cycles remain, fewer than the {fit} administrations the period allows (B.ii)",
-            limits.early_breast_max_cycles
-        )
+    let cycles_reason = || match &req.cycles_left {
+        Some((_, cap)) => format!(
+            "{}: {allowed_admins} of {} cycles remain, fewer than the {fit} administrations the period allows ({})",
+            cap.label, cap.max, cap.reference
+        ),
+        None => String::new(),
     };
     if req.quantity.is_none() && !cap_binds {
         let authorized = Authorization {
@@ -131,10 +161,11 @@ pub fn apply(limits: &LimitsSpec, req: &Request) -> Verdict {
     let Some(kg) = req.weight_kg else {
         return Verdict::Unchecked(format!(
             "the dose ({} mg/kg every {} days) cannot be checked without a current body weight",
-            limits.dose_mg_per_kg, limits.interval_days
+            req.dose_mg_per_kg, limits.interval_days
         ));
     };
-    let per_admin = max_units_per_administration(limits.dose_mg_per_kg, kg);
+    let per_admin = max_units_per_administration(req.dose_mg_per_kg, kg);
+    let kg_shown = kg.to_f64().unwrap_or_default();
     let allowed = per_admin.saturating_mul(u64::from(allowed_admins)) as f64;
     let quantity = match req.quantity {
         Some(q) if q > allowed => {
@@ -142,11 +173,12 @@ pub fn apply(limits: &LimitsSpec, req: &Request) -> Verdict {
                 reasons.push(cycles_reason());
             }
             reasons.push(format!(
-                "requested {} units exceed {allowed_admins} administrations x {per_admin} units ({} mg/kg x {kg:.1} kg, every {} days) = {} units (Quantity Limitations)",
+                "requested {} units exceed {allowed_admins} administrations x {per_admin} units ({} mg/kg x {kg_shown:.1} kg, every {} days) = {} units ({})",
                 fmt_units(q),
-                limits.dose_mg_per_kg,
+                req.dose_mg_per_kg,
                 limits.interval_days,
-                fmt_units(allowed)
+                fmt_units(allowed),
+                limits.quantity_ref
             ));
             allowed
         }
@@ -179,13 +211,36 @@ mod tests {
     }
 
     fn limits() -> LimitsSpec {
+        let criterion = |id: &str| super::super::model::LimitCriterion {
+            id: id.into(),
+            text: String::new(),
+        };
         LimitsSpec {
             period_months: 6,
-            dose_mg_per_kg: 3.6,
             interval_days: 21,
-            early_breast_max_cycles: 14,
-            disease_status_months: 6,
-            neoadjuvant_min_weeks: 16,
+            dose_mg_per_kg: Some(dec("3.6")),
+            body_weight: "body_weight".into(),
+            weight_document: String::new(),
+            period_ref: "C".into(),
+            quantity_ref: "Quantity Limitations".into(),
+            initial: criterion("C.i"),
+            continuation: criterion("C.ii"),
+            cycle_cap: None,
+        }
+    }
+
+    fn dec(s: &str) -> Decimal {
+        s.parse().unwrap_or_default()
+    }
+
+    fn cap() -> CycleCap {
+        CycleCap {
+            max: 14,
+            applies_when: "early_breast".into(),
+            answer: "cycles-received".into(),
+            reference: "B.ii".into(),
+            label: "early breast cancer".into(),
+            document: String::new(),
         }
     }
 
@@ -208,10 +263,21 @@ mod tests {
 
     #[test]
     fn dose_ceiling_is_exact() {
-        assert_eq!(max_units_per_administration(3.6, 70.0), 252);
-        assert_eq!(max_units_per_administration(3.6, 68.5), 247);
-        assert_eq!(max_units_per_administration(3.6, 50.0), 180);
-        assert_eq!(max_units_per_administration(3.6, 72.3), 261);
+        assert_eq!(max_units_per_administration(dec("3.6"), dec("70")), 252);
+        assert_eq!(max_units_per_administration(dec("3.6"), dec("68.5")), 247);
+        assert_eq!(max_units_per_administration(dec("3.6"), dec("50")), 180);
+        assert_eq!(max_units_per_administration(dec("3.6"), dec("72.3")), 261);
+        // Binary floating point gives 486.00000000000006 and one unit too many.
+        assert_eq!(max_units_per_administration(dec("5.4"), dec("90")), 486);
+        assert_eq!(max_units_per_administration(dec("6.4"), dec("72.5")), 464);
+    }
+
+    #[test]
+    fn exact_kg_converts_with_exact_factors() {
+        assert_eq!(exact_kg(90.0, Some("kg")), Some(dec("90")));
+        assert_eq!(exact_kg(200.0, Some("[lb_av]")), Some(dec("90.718474")));
+        assert_eq!(exact_kg(72_500.0, Some("g")), Some(dec("72.5")));
+        assert_eq!(exact_kg(70.0, Some("stone")), None);
     }
 
     #[test]
@@ -233,8 +299,9 @@ mod tests {
             start: d("2026-12-01"),
             end: end.map(d),
             quantity,
-            weight_kg: kg,
-            cycles_left: left,
+            weight_kg: kg.and_then(|k| exact_kg(k, Some("kg"))),
+            dose_mg_per_kg: dec("3.6"),
+            cycles_left: left.map(|l| (l, cap())),
         }
     }
 

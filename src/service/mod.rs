@@ -434,7 +434,7 @@ impl Service {
         Ok(inquiry::response(bundle, &matches))
     }
 
-    /// A Questionnaire a policy publishes, e.g. `kadcyla`.
+    /// A Questionnaire a policy publishes, by its id.
     pub fn questionnaire(&self, id: &str) -> Option<Value> {
         self.policies.questionnaire(id)
     }
