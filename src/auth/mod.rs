@@ -23,13 +23,18 @@ pub enum Caller {
     Reviewer { id: String },
 }
 
+/// The store's submitter key of client `id`.
+fn client_key(id: &str) -> String {
+    format!("client {id}")
+}
+
 impl Caller {
     /// The store's submitter key for a client's requests. The prefix (with a space, which no
     /// URI has) keeps it apart from the `Bundle.identifier.system` keys of unauthenticated
     /// servers (`--insecure-no-auth`).
     pub fn submitter(&self) -> Option<String> {
         match self {
-            Self::Client { id, .. } => Some(format!("client {id}")),
+            Self::Client { id, .. } => Some(client_key(id)),
             Self::Reviewer { .. } => None,
         }
     }
@@ -39,7 +44,7 @@ impl Caller {
     /// request is filed under, so it could see nothing.
     pub fn service_caller(&self) -> crate::service::Caller {
         match self {
-            Self::Client { id, .. } => crate::service::Caller::Client(format!("client {id}")),
+            Self::Client { id, .. } => crate::service::Caller::Client(client_key(id)),
             Self::Reviewer { id } => crate::service::Caller::Client(format!("reviewer {id}")),
         }
     }

@@ -63,16 +63,7 @@ impl FromRequestParts<Arc<AppState>> for ReviewerAuth {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .filter(|t| !t.is_empty());
-        let Some(token) = token else {
+        let Some(token) = super::auth::bearer(&parts.headers) else {
             return Err(unauthorized("a reviewer bearer token is required"));
         };
         let store = store_of(state).map_err(IntoResponse::into_response)?;
