@@ -5,6 +5,9 @@
 //! a request and a later inquiry naming the same identifier produce the same key. The member
 //! id is a bare value: `Coverage.subscriberId` has no system.
 
+use std::fmt::Write as _;
+
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -315,29 +318,79 @@ fn insurer_id(view: &BundleView<'_>, claim: &Entry<'_>) -> Option<String> {
 /// Object keys are sorted recursively, so member order does not matter, and the Bundle's own
 /// `id`, `meta` and `timestamp` are left out: they describe the transmission (an EHR that
 /// retries may rebuild the envelope) and not what is asked.
+///
+/// The canonical form is streamed into the hash as it is serialized ([`Canonical`]): no copy
+/// of the Bundle is built. The bytes hashed are exactly `serde_json::to_vec` of the Bundle
+/// with its keys sorted, so hashes stored by earlier versions still match.
 pub fn content_hash(bundle: &Value) -> String {
-    let mut content = bundle.clone();
-    if let Some(map) = content.as_object_mut() {
-        map.retain(|k, _| !matches!(k.as_str(), "id" | "meta" | "timestamp"));
+    let mut hasher = HashWriter(Sha256::new());
+    // Serializing a Value cannot fail (its keys are strings) and the hash writer never fails.
+    let _ = serde_json::to_writer(&mut hasher, &Canonical::top(bundle));
+    let mut hex = String::with_capacity(64);
+    for byte in hasher.0.finalize() {
+        let _ = write!(hex, "{byte:02x}");
     }
-    // Serializing a Value cannot fail: its keys are strings.
-    let bytes = serde_json::to_vec(&sorted(content)).unwrap_or_default();
-    Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex
 }
 
-/// The value with every object's keys in sorted order (serde_json keeps insertion order here).
-fn sorted(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+/// Bundle members that describe the transmission, not the request: not hashed.
+const ENVELOPE: [&str; 3] = ["id", "meta", "timestamp"];
+
+/// A JSON value serialized with every object's keys in sorted order (serde_json keeps
+/// insertion order here), the top-level object without its [`ENVELOPE`] members.
+struct Canonical<'a> {
+    value: &'a Value,
+    top: bool,
+}
+
+impl<'a> Canonical<'a> {
+    fn top(value: &'a Value) -> Self {
+        Self { value, top: true }
+    }
+
+    fn inner(value: &'a Value) -> Self {
+        Self { value, top: false }
+    }
+}
+
+impl Serialize for Canonical<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.value {
+            Value::Object(map) => {
+                let mut entries: Vec<(&String, &Value)> = map
+                    .iter()
+                    .filter(|(k, _)| !(self.top && ENVELOPE.contains(&k.as_str())))
+                    .collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                let mut out = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    out.serialize_entry(key, &Canonical::inner(value))?;
+                }
+                out.end()
+            }
+            Value::Array(items) => {
+                let mut out = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    out.serialize_element(&Canonical::inner(item))?;
+                }
+                out.end()
+            }
+            other => other.serialize(serializer),
         }
-        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
-        other => other,
+    }
+}
+
+/// Feeds serialized bytes straight into the digest.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -411,6 +464,53 @@ mod tests {
                     "identifier": [{"system": "urn:other", "value": "X"}, {"system": NPI_SYSTEM, "value": "1999999984"}]}}
             ]
         })
+    }
+
+    /// The hash before it was streamed: a sorted copy of the Bundle, serialized.
+    fn content_hash_by_copy(bundle: &Value) -> String {
+        fn sorted(value: Value) -> Value {
+            match value {
+                Value::Object(map) => {
+                    let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+                    entries.sort_by(|a, b| a.0.cmp(&b.0));
+                    Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+                }
+                Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+                other => other,
+            }
+        }
+        let mut content = bundle.clone();
+        if let Some(map) = content.as_object_mut() {
+            map.retain(|k, _| !matches!(k.as_str(), "id" | "meta" | "timestamp"));
+        }
+        let bytes = serde_json::to_vec(&sorted(content)).unwrap_or_default();
+        Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn streamed_content_hash_equals_the_hash_stored_by_earlier_versions() {
+        // Hashes are stored: a resubmission after an upgrade must still be recognised.
+        let mut bundles = vec![
+            small_bundle(),
+            ig_example!("Bundle-HomecareAuthorizationBundleExample.json"),
+            json!({"b": [1, 2.5, "x\u{e9}\"\\", {"z": null, "a": true}], "a": {"id": "kept"}}),
+        ];
+        let mut nested = small_bundle();
+        nested["meta"] = json!({"lastUpdated": "2026-11-24T07:00:00Z"});
+        bundles.push(nested);
+        for bundle in &bundles {
+            assert_eq!(content_hash(bundle), content_hash_by_copy(bundle));
+        }
+        // The envelope is left out at the top only.
+        let mut moved = small_bundle();
+        moved["id"] = json!("another");
+        moved["timestamp"] = json!("2026-11-25T07:00:00Z");
+        assert_eq!(content_hash(&moved), content_hash(&small_bundle()));
+        moved["entry"][2]["resource"]["id"] = json!("changed");
+        assert_ne!(content_hash(&moved), content_hash(&small_bundle()));
     }
 
     #[test]

@@ -245,17 +245,22 @@ pub(super) async fn recorded(
         (_, Status::Cancelled) => ClosedHow::Cancellation,
         _ => ClosedHow::ProviderUpdate,
     };
-    let closed = sqlx::query(
-        "UPDATE review_cases SET status = 'closed', version = version + 1, closed_at = $1, \
+    // A new chain (an original request) has no case to close.
+    let closed = if new.supersedes.is_none() {
+        0
+    } else {
+        sqlx::query(
+            "UPDATE review_cases SET status = 'closed', version = version + 1, closed_at = $1, \
          closed_by = $2, closed_how = $3 WHERE chain_id = $4 AND status = 'open'",
-    )
-    .bind(rfc3339(answered_at))
-    .bind(id)
-    .bind(how.as_str())
-    .bind(chain_id)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+        )
+        .bind(rfc3339(answered_at))
+        .bind(id)
+        .bind(how.as_str())
+        .bind(chain_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+    };
     if new.status == Status::Active && !pended_sequences(&new.decision_trace).is_empty() {
         open_case(
             conn,
