@@ -47,6 +47,13 @@ impl IntoResponse for ApiError {
                 "request rejected"
             );
         }
-        fhir_json(status, &operation_outcome(&issues))
+        let mut response = fhir_json(status, &operation_outcome(&issues));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(crate::pas::check::RETRY_AFTER_UNAVAILABLE),
+            );
+        }
+        response
     }
 }

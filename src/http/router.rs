@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request, State};
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -57,6 +57,7 @@ pub fn router_with(service: Service, limits: &ServerLimits) -> Router {
 /// The admin application, served on its own (loopback) address: `/metrics` and `/healthz`.
 pub fn admin_router(review: Option<health::ReviewGauges>) -> Router {
     let metrics = crate::telemetry::metrics_handle();
+    let store = review.as_ref().map(|r| r.store.clone());
     Router::new()
         .route(
             "/metrics",
@@ -66,7 +67,13 @@ pub fn admin_router(review: Option<health::ReviewGauges>) -> Router {
                 async move { health::metrics(&metrics, review.as_ref()).await }
             }),
         )
-        .route("/healthz", get(health::healthz))
+        .route(
+            "/healthz",
+            get(move || {
+                let store = store.clone();
+                async move { health::healthz(store.as_ref()).await }
+            }),
+        )
 }
 
 /// The application: PAS operations, metadata, the SMART endpoints, the audit trail and
@@ -123,7 +130,12 @@ pub fn app(service: Service, limits: &ServerLimits, security: Security) -> Route
     );
     Router::new()
         .merge(operations)
-        .route("/healthz", get(health::healthz))
+        .route(
+            "/healthz",
+            get(|State(state): State<Arc<AppState>>| async move {
+                health::healthz(state.service.store()).await
+            }),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

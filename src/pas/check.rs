@@ -37,6 +37,10 @@ impl Default for Limits {
     }
 }
 
+/// `Retry-After` (seconds) sent with a [`Rejection::unavailable`] answer: long enough for a
+/// failing store to be noticed by `/healthz` and a load balancer.
+pub const RETRY_AFTER_UNAVAILABLE: u64 = 5;
+
 /// A request that cannot be adjudicated: the HTTP status to answer with and the issues for
 /// the OperationOutcome. Transport-free: the status is a plain number.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -58,6 +62,12 @@ impl Rejection {
     /// Our own fault (500): the message is for the client, so it carries no request data.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, vec![Issue::error(IssueType::Exception, message)])
+    }
+
+    /// Ours, and passing (503 `transient`): the caller may send the same request again
+    /// after [`RETRY_AFTER_UNAVAILABLE`]. The message carries no request data.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(503, vec![Issue::error(IssueType::Transient, message)])
     }
 
     /// The OperationOutcome answering this rejection.

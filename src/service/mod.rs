@@ -493,9 +493,15 @@ fn store_rejection(error: StoreError, claim_path: &str) -> Rejection {
     }
 }
 
+/// A store failure: 503 with `Retry-After` when the store itself cannot work now (a full
+/// disk, the database gone; the gateway retries, and `/healthz` says so meanwhile), else 500.
 fn internal_store_error(error: StoreError, message: &str) -> Rejection {
     tracing::error!(%error, "store failure");
-    Rejection::internal(message)
+    if error.is_store_level() {
+        Rejection::unavailable(format!("{message}: the store is unavailable; retry later"))
+    } else {
+        Rejection::internal(message)
+    }
 }
 
 /// A resource the gatherer cannot read as FHIR is the sender's problem: 400 at its path.

@@ -60,6 +60,7 @@ macro_rules! ig_example {
 
 pub mod audit;
 pub mod extract;
+mod health;
 pub mod inquiry;
 pub mod outbox;
 pub mod review;
@@ -81,12 +82,17 @@ use tokio::sync::{mpsc, oneshot};
 use crate::pas::Prior;
 use crate::policy::decision::ReviewAction;
 pub use extract::{ExtractError, RequestKeys, content_hash, request_keys};
+pub use health::StoreHealth;
+use health::WriteHealth;
 pub use inquiry::InquiryKeys;
 pub use schema::MIGRATIONS;
 use writer::{Job, JsonColumns};
 
 /// The database used when none is configured: `pas-adapter.db` in the working folder.
 pub const DEFAULT_URI: &str = "sqlite://pas-adapter.db";
+
+/// How long `/healthz` waits for the store to answer a read.
+pub const HEALTH_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Answers are kept at least this long after their authorized period ends.
 pub const MIN_RETENTION_MONTHS: u32 = 6;
@@ -116,12 +122,34 @@ pub enum StoreError {
     Corrupt { id: String, message: String },
     #[error("the store writer has stopped")]
     WriterStopped,
+    /// The store cannot write now (a full disk, an I/O error, the database gone): nothing
+    /// was recorded, and the same request may be sent again once `/healthz` is ready.
+    #[error("the store cannot write now: {0}")]
+    Unavailable(String),
 }
 
 impl StoreError {
     /// Errors that belong to one submission and must not fail the rest of its batch.
     pub(crate) fn is_per_submission(&self) -> bool {
         matches!(self, Self::Conflict(_) | Self::NotFound(_))
+    }
+
+    /// The store itself failed (rather than one request's data): answered 503, not 500.
+    pub fn is_store_level(&self) -> bool {
+        match self {
+            Self::Unavailable(_) | Self::WriterStopped => true,
+            Self::Database(error) => health::is_store_level(error),
+            _ => false,
+        }
+    }
+
+    /// This store-level error as [`StoreError::Unavailable`], for each caller it fails.
+    fn unavailable(&self) -> Self {
+        match self {
+            Self::Unavailable(message) => Self::Unavailable(message.clone()),
+            Self::Database(error) => Self::Unavailable(error.to_string()),
+            other => Self::Unavailable(other.to_string()),
+        }
     }
 }
 
@@ -411,6 +439,7 @@ pub struct Store {
     backend: Backend,
     writer: mpsc::Sender<Job>,
     counters: Arc<Counters>,
+    health: WriteHealth,
 }
 
 impl std::fmt::Debug for Store {
@@ -450,6 +479,17 @@ impl Store {
                 })
             });
         }
+        // A transaction that failed at COMMIT (SQLite rolls back by itself on a full disk)
+        // leaves sqlx's transaction depth behind, and every later BEGIN on that connection
+        // fails: such a connection is closed on release instead of reused. The ping first
+        // lets the rollback queued by the dropped transaction run.
+        pool_options = pool_options.after_release(|conn, _meta| {
+            Box::pin(async move {
+                use sqlx::Connection;
+                conn.ping().await?;
+                Ok(!conn.is_in_transaction())
+            })
+        });
         let pool = pool_options.connect(&uri).await?;
         schema::migrate(&pool, backend).await?;
         // Cases for pended answers stored before review cases existed.
@@ -457,19 +497,40 @@ impl Store {
 
         let (tx, rx) = mpsc::channel(options.max_batch.max(1) * 4);
         let counters = Arc::new(Counters::default());
+        let health = WriteHealth::default();
         tokio::spawn(writer::write_loop(
             pool.clone(),
             backend,
             rx,
             options.max_batch.max(1),
             Arc::clone(&counters),
+            health.clone(),
         ));
+        metrics::gauge!("pas_store_writable").set(1.0);
         Ok(Self {
             pool,
             backend,
             writer: tx,
             counters,
+            health,
         })
+    }
+
+    /// Whether the store takes writes and answers reads now (`/healthz`): writes are failing
+    /// from a failed write transaction until one commits again; a read must answer within
+    /// [`HEALTH_READ_TIMEOUT`].
+    pub async fn health(&self) -> StoreHealth {
+        if let Some(since) = self.health.failing_since() {
+            return StoreHealth::WritesFailing { since };
+        }
+        let read = async {
+            let mut conn = self.pool.acquire().await?;
+            sqlx::query("SELECT 1").execute(&mut *conn).await
+        };
+        match tokio::time::timeout(HEALTH_READ_TIMEOUT, read).await {
+            Ok(Ok(_)) => StoreHealth::Ready,
+            _ => StoreHealth::Unreachable,
+        }
     }
 
     pub fn backend(&self) -> Backend {

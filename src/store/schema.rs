@@ -26,6 +26,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "review",
         include_str!("../../migrations/0004_review.sql"),
     ),
+    (
+        5,
+        "store probe",
+        include_str!("../../migrations/0005_store_probe.sql"),
+    ),
 ];
 
 /// Brings the schema up to date. PostgreSQL instances starting together serialize on the

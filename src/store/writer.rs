@@ -8,6 +8,7 @@ use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use sqlx::{AnyConnection, AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
+use super::health::{self, PROBE_INTERVAL, WriteHealth};
 use super::sql;
 use super::{Backend, Counters, NewSubmission, Recorded, Status, StoreError, StoredSubmission};
 
@@ -93,14 +94,29 @@ impl Applied {
 }
 
 /// The writer task: drains the queue into one transaction per batch, answers after COMMIT.
+/// While writes are failing it probes the store whenever it is idle, so that it (and
+/// `/healthz`) learns that writes work again without waiting for a request.
 pub(super) async fn write_loop(
     pool: AnyPool,
     backend: Backend,
     mut jobs: mpsc::Receiver<Job>,
     max_batch: usize,
     counters: Arc<Counters>,
+    health: WriteHealth,
 ) {
-    while let Some(first) = jobs.recv().await {
+    loop {
+        let next = if health.failing_since().is_some() {
+            tokio::select! {
+                job = jobs.recv() => job,
+                () = tokio::time::sleep(PROBE_INTERVAL) => {
+                    probe_once(&pool, backend, &health).await;
+                    continue;
+                }
+            }
+        } else {
+            jobs.recv().await
+        };
+        let Some(first) = next else { break };
         let mut batch = vec![first];
         while batch.len() < max_batch {
             match jobs.try_recv() {
@@ -113,6 +129,11 @@ pub(super) async fn write_loop(
         let outcomes = match commit_batch(&pool, backend, &submissions, &counters).await {
             Ok(outcomes) => outcomes,
             Err(error) if batch.len() == 1 => vec![Err(error)],
+            Err(error) if error.is_store_level() => {
+                // The store, not a record, failed: retrying each alone would fail each alike.
+                tracing::warn!(%error, size = batch.len(), "batch failed: the store cannot write");
+                batch.iter().map(|_| Err(error.unavailable())).collect()
+            }
             Err(error) => {
                 tracing::warn!(%error, size = batch.len(), "batch failed; committing its submissions one by one");
                 let mut outcomes = Vec::with_capacity(batch.len());
@@ -126,11 +147,39 @@ pub(super) async fn write_loop(
                 outcomes
             }
         };
+        if outcomes
+            .iter()
+            .any(|o| o.as_ref().is_err_and(StoreError::is_store_level))
+        {
+            health.failed();
+        } else if outcomes.iter().any(Result::is_ok) {
+            health.committed();
+        }
         for (job, outcome) in batch.into_iter().zip(outcomes) {
-            let outcome = outcome.map(|applied| applied.into_recorded(job.submission));
+            let outcome = outcome
+                .map(|applied| applied.into_recorded(job.submission))
+                .map_err(|error| {
+                    if error.is_store_level() {
+                        error.unavailable()
+                    } else {
+                        error
+                    }
+                });
             // A caller that went away (client disconnected) still has its record committed.
             let _ = job.reply.send(outcome);
         }
+    }
+}
+
+/// One probe write while the store is failing; a commit marks it writable again.
+async fn probe_once(pool: &AnyPool, backend: Backend, health: &WriteHealth) {
+    let result = match pool.acquire().await {
+        Ok(mut conn) => health::probe(&mut conn, backend).await,
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(()) => health.committed(),
+        Err(error) => tracing::debug!(%error, "store probe failed; writes still failing"),
     }
 }
 
@@ -185,7 +234,13 @@ async fn apply(
     new: &NewSubmission,
     json: &JsonColumns,
 ) -> Result<Applied, StoreError> {
-    if let Some(recorded) = existing(conn, new).await? {
+    // An update is checked against what is stored first: its replay must be found before
+    // the prior's version check would call it a conflict. An original is inserted at once;
+    // the identity's unique key turns a replay into "no row inserted", looked up below.
+    // That saves a lookup per fresh record, the common case.
+    if new.supersedes.is_some()
+        && let Some(recorded) = existing(conn, new).await?
+    {
         return recorded;
     }
     let id = uuid::Uuid::new_v4().to_string();
