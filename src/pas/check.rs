@@ -173,7 +173,7 @@ pub fn check(value: Value, limits: &Limits) -> Result<CheckedRequest, Rejection>
         }
         Read::of(&bundle, &view, 0)
     };
-    Ok(read.with(bundle))
+    Ok(read.with(bundle, root_name == "Parameters"))
 }
 
 /// The Bundle a `Parameters` body carries ([`crate::fhir::parameters::bundle_parameter`]).

@@ -21,6 +21,8 @@ const CERTIFICATION_TYPE_CANCEL: &str = "3";
 pub struct CheckedRequest {
     bundle: Value,
     read: Read,
+    /// Whether the Bundle came inside a `Parameters` body (else the body was the Bundle).
+    from_parameters: bool,
 }
 
 /// What the checks read from the Bundle, kept beside it.
@@ -181,8 +183,12 @@ impl Read {
     }
 
     /// The checked request: this reading beside the Bundle it was read from.
-    pub(super) fn with(self, bundle: Value) -> CheckedRequest {
-        CheckedRequest { bundle, read: self }
+    pub(super) fn with(self, bundle: Value, from_parameters: bool) -> CheckedRequest {
+        CheckedRequest {
+            bundle,
+            read: self,
+            from_parameters,
+        }
     }
 }
 
@@ -194,6 +200,12 @@ impl CheckedRequest {
 
     pub fn into_bundle(self) -> Value {
         self.bundle
+    }
+
+    /// Whether the Bundle came inside a `Parameters` body; otherwise the body as received
+    /// is the Bundle's own text, and is what the store keeps.
+    pub fn from_parameters(&self) -> bool {
+        self.from_parameters
     }
 
     /// Position of the Claim in `Bundle.entry` (always the first entry in PAS).

@@ -216,19 +216,28 @@ impl Service {
         body: &[u8],
     ) -> Result<Submission, Rejection> {
         let request = pas::check_bytes(body, &self.settings.limits)?;
-        self.submit_checked(caller, request).await
+        // The body parsed as JSON, so it is UTF-8; a Bundle sent bare is kept as received.
+        let received = match std::str::from_utf8(body) {
+            Ok(text) if !request.from_parameters() && self.store.is_some() => {
+                Some(text.to_owned())
+            }
+            _ => None,
+        };
+        self.submit_checked(caller, request, received).await
     }
 
     /// `Claim/$submit` from a parsed body (a Bundle, or a Parameters carrying one).
     pub async fn submit(&self, caller: &Caller, body: Value) -> Result<Submission, Rejection> {
         let request = pas::check(body, &self.settings.limits)?;
-        self.submit_checked(caller, request).await
+        self.submit_checked(caller, request, None).await
     }
 
+    /// `received`: the request Bundle's text as received, when the body was the Bundle.
     async fn submit_checked(
         &self,
         caller: &Caller,
         request: CheckedRequest,
+        received: Option<String>,
     ) -> Result<Submission, Rejection> {
         // The keys are taken first so that a request the store could not file is refused
         // before any work is done on it.
@@ -284,6 +293,9 @@ impl Service {
         }
         if cancels_everything {
             new = new.cancelled();
+        }
+        if let Some(text) = received {
+            new = new.received_as(text);
         }
         let recorded = store
             .record(new)

@@ -245,6 +245,9 @@ pub struct NewSubmission {
     pub status: Status,
     /// Who gave this answer (review: stored in `answer_versions`).
     pub answered_by: review::AnsweredBy,
+    /// The request Bundle's text as received, stored as the record instead of an encoding
+    /// of `request` (the raw JSON is the record, and it is not encoded twice).
+    request_text: Option<String>,
 }
 
 impl NewSubmission {
@@ -288,7 +291,14 @@ impl NewSubmission {
             supersedes: None,
             status: Status::Active,
             answered_by: review::AnsweredBy::Engine,
+            request_text: None,
         }
+    }
+
+    /// Stores `text`, the body `request` was parsed from, as the request's record.
+    pub fn received_as(mut self, text: String) -> Self {
+        self.request_text = Some(text);
+        self
     }
 
     /// Makes this the next version of `prior`'s chain (an update evaluated against `prior`).
@@ -539,9 +549,9 @@ impl Store {
 
     /// Records a submission, or finds the identical one recorded before. Resolves only after
     /// the record is committed (or found committed).
-    pub async fn record(&self, submission: NewSubmission) -> Result<Recorded, StoreError> {
+    pub async fn record(&self, mut submission: NewSubmission) -> Result<Recorded, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let json = JsonColumns::of(&submission);
+        let json = JsonColumns::of(&mut submission);
         self.writer
             .send(Job {
                 submission,

@@ -28,9 +28,13 @@ pub(super) struct JsonColumns {
 }
 
 impl JsonColumns {
-    pub(super) fn of(submission: &NewSubmission) -> Self {
+    /// The columns of `submission`; the request's text as received when it has it.
+    pub(super) fn of(submission: &mut NewSubmission) -> Self {
         Self {
-            request: submission.request.to_string(),
+            request: submission
+                .request_text
+                .take()
+                .unwrap_or_else(|| submission.request.to_string()),
             response: submission.response.to_string(),
             decision_trace: submission.decision_trace.to_string(),
         }
