@@ -23,6 +23,10 @@ use pas_adapter::policy::PolicySet;
 use pas_adapter::service::{Caller, Service, ServiceSettings};
 use serde_json::Value;
 
+/// The same allocator as the `pas-adapter` binary, so that the floor is measured alike.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A representative subset of `sample-bundles/`: an A1 metastatic, an A6, an A4, a
 /// multi-item request and an early-breast A1.
 const BUNDLES: &[&str] = &[

@@ -22,6 +22,11 @@ use pas_adapter::service::{Caller, Service, ServiceSettings};
 use pas_adapter::store::Store;
 use pas_adapter::{http, telemetry};
 
+/// mimalloc: faster than glibc's malloc on the many small allocations of JSON trees, and it
+/// gives a burst's memory back to the system (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Replays with more bundles than this show a progress bar (on a terminal).
 const PROGRESS_THRESHOLD: usize = 20;
 
