@@ -725,6 +725,30 @@ async fn a_request_over_the_timeout_is_503_with_retry_after() {
     server.assert_serving().await;
 }
 
+/// Authorization comes before the body: a `$submit` without a token, declaring the largest
+/// body allowed and asking `Expect: 100-continue`, is answered 401 without the server asking
+/// for the body, and it takes none of the byte budget (here exactly one such body).
+#[tokio::test]
+async fn an_unauthenticated_body_is_refused_401_unread() {
+    let key = auth_common::ec_key("slow-1");
+    let keys = SlowKeys::start(&key).await;
+    let limits = ServerLimits {
+        max_body_bytes_in_flight: 0,
+        ..ServerLimits::default()
+    };
+    let (server, _dir) = smart_server(&keys, limits).await;
+    let limit = Limits::default().max_body_bytes;
+    let mut refused = Vec::new();
+    for _ in 0..3 {
+        let request =
+            RawRequest::head(server.addr, "/Claim/$submit", Framing::Length(limit), true).await;
+        refused.push(tokio::spawn(request.answer()));
+    }
+    for request in refused {
+        request.await.unwrap().assert_outcome(401, "login");
+    }
+}
+
 #[tokio::test]
 async fn a_client_slower_than_the_header_read_timeout_is_disconnected() {
     let limits = ServerLimits {
