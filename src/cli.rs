@@ -37,7 +37,8 @@ pub enum LogFormat {
 /// Settings of the adjudication service, shared by every command.
 #[derive(Debug, Clone, Args)]
 pub struct ServiceArgs {
-    /// Largest request body accepted, in bytes.
+    /// Largest request body accepted, in bytes (413 above; `serve` answers a larger declared
+    /// `Content-Length` at once, without reading the body).
     #[arg(long, env = "PAS_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024, global = true)]
     pub max_body_bytes: usize,
 
@@ -165,9 +166,16 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub db: DbArgs,
 
-    /// Longest a request may take, body upload included, in seconds (503 `timeout` after).
+    /// Longest a request may take once its body is in and it holds an in-flight slot, in
+    /// seconds (503 `timeout` with `Retry-After` after). The body upload has its own timeout.
     #[arg(long, env = "PAS_REQUEST_TIMEOUT", value_name = "SECONDS", default_value = "30", value_parser = seconds)]
     pub request_timeout: Duration,
+
+    /// Longest a client may take to send a request's body once its headers are in, in seconds
+    /// (408 `timeout` after, connection closed). Bodies are read in full before a request
+    /// takes an in-flight slot, so a slow client holds none.
+    #[arg(long, env = "PAS_BODY_READ_TIMEOUT", value_name = "SECONDS", default_value = "10", value_parser = seconds)]
+    pub body_read_timeout: Duration,
 
     /// Longest a client may take to send a request's headers, in seconds (the connection is
     /// closed after); also how long an idle keep-alive connection is kept.
@@ -177,6 +185,13 @@ pub struct ServeArgs {
     /// Most requests processed at once; more are answered 503 `transient` with `Retry-After`.
     #[arg(long, env = "PAS_MAX_IN_FLIGHT", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: u32,
+
+    /// Most request body bytes held at once, by bodies being read and by requests in flight:
+    /// each counts its `Content-Length` (a chunked body `--max-body-bytes` while it is read)
+    /// until answered. A body that does not fit is answered 503 `transient` with
+    /// `Retry-After` at once, unread. Raised to `--max-body-bytes` when below it.
+    #[arg(long, env = "PAS_MAX_BODY_BYTES_IN_FLIGHT", value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_body_bytes_in_flight: usize,
 
     /// `Retry-After` sent with a 503, in whole seconds.
     #[arg(long, env = "PAS_RETRY_AFTER", value_name = "SECONDS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
@@ -391,6 +406,8 @@ mod tests {
         };
         assert_eq!(args.request_timeout, Duration::from_secs(30));
         assert_eq!(args.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(args.body_read_timeout, Duration::from_secs(10));
+        assert_eq!(args.max_body_bytes_in_flight, 64 * 1024 * 1024);
         assert_eq!((args.max_in_flight, args.retry_after), (128, 1));
         assert_eq!(service.max_entries, 1000);
         assert_eq!(log_format, LogFormat::Human);

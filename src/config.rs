@@ -26,7 +26,9 @@ impl From<&ServeArgs> for ServerLimits {
         Self {
             request_timeout: args.request_timeout,
             header_read_timeout: args.header_read_timeout,
+            body_read_timeout: args.body_read_timeout,
             max_in_flight: usize::try_from(args.max_in_flight).unwrap_or(usize::MAX),
+            max_body_bytes_in_flight: args.max_body_bytes_in_flight,
             retry_after: std::time::Duration::from_secs(args.retry_after),
         }
     }

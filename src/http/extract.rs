@@ -1,5 +1,9 @@
 //! The FHIR JSON body extractor: enforces the media type (415) and the size limit (413) and
 //! answers either with an OperationOutcome. Parsing and the FHIR checks are the service's.
+//!
+//! On the application's routes the body has been read in full before the handler runs (see
+//! `body.rs`: size limit, timeout, byte budget), so this takes the one buffer as it is, with
+//! no copy; the 413 here guards a router that mounts a handler without that reader.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};

@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod body;
 mod error;
 mod extract;
 mod health;

@@ -77,13 +77,16 @@ pub fn admin_router(review: Option<health::ReviewGauges>) -> Router {
 }
 
 /// The application: PAS operations, metadata, the SMART endpoints, the audit trail and
-/// health, with the request timeout and the cap on requests in flight of `limits` on every
-/// route but health (a busy server is still alive). Every route passes [`auth::authorize`],
+/// health, with the limits of `limits` (body read and byte budget, then the cap on requests
+/// in flight and the request timeout) on every route but health (a busy server is still
+/// alive). Authorization runs before the body is read: an unauthenticated request is refused
+/// without reading its body or taking any of the budget. Every route passes [`auth::authorize`],
 /// which asks [`crate::auth::routes::requirement`] what it needs. `/metrics` is on
 /// [`admin_router`].
 pub fn app(service: Service, limits: &ServerLimits, security: Security) -> Router {
-    // The body extractor answers 413 above this; the service checks the same limit again for
-    // bodies that reach it another way (CLI, tests).
+    // The body read in `limits.apply` answers 413 above this, before the extractors see a
+    // body; `DefaultBodyLimit` keeps the extractors to it on every other route, and the
+    // service checks it again for bodies that reach it another way (CLI, tests).
     let body_limit = service.settings().limits.max_body_bytes;
     let state = Arc::new(AppState {
         service,
@@ -127,6 +130,7 @@ pub fn app(service: Service, limits: &ServerLimits, security: Security) -> Route
                     .delete(subscription::delete),
             )
             .route("/Subscription/{id}/$status", get(subscription::status)),
+        body_limit,
     );
     Router::new()
         .merge(operations)

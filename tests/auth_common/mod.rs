@@ -57,7 +57,7 @@ fn rsa_key(kid: &str) -> TestKey {
     }
 }
 
-fn ec_key(kid: &str) -> TestKey {
+pub fn ec_key(kid: &str) -> TestKey {
     use p384::elliptic_curve::Generate;
     use p384::pkcs8::{EncodePrivateKey, LineEnding};
     let private = p384::SecretKey::generate();
