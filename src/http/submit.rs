@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
 use super::auth::{Touched, authorization_numbers};
-use super::error::{ApiError, fhir_json};
+use super::error::{ApiError, FHIR_JSON, fhir_json};
 use super::extract::FhirBody;
 use super::router::{AppState, ReviewActions};
 use crate::auth::Caller;
@@ -43,7 +43,16 @@ pub async fn submit(
         version,
         "request adjudicated"
     );
-    let mut response = fhir_json(StatusCode::OK, &submission.response);
+    let mut response = match submission.encoded {
+        // The bytes the store recorded: the response is encoded once.
+        Some(encoded) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))],
+            encoded,
+        )
+            .into_response(),
+        None => fhir_json(StatusCode::OK, &submission.response),
+    };
     response
         .extensions_mut()
         .insert(ReviewActions(actions.join(",")));

@@ -485,37 +485,37 @@ pub async fn decide(
     let mut trace = crate::service::trace::encode(&answers);
     mark_reviewed(&mut trace, &verdicts, at);
     let version = prior.version + 1;
-    let new = NewSubmission {
-        keys: RequestKeys {
-            submitter: prior.submitter.clone(),
-            bundle_identifier: prior.bundle_identifier.clone(),
-            // The chain's versions are found by any of their claim identifiers; this one is
-            // the reviewed claim's, marked so that it cannot be mistaken for a new request.
-            claim_identifier: format!("{}#review-{version}", prior.claim_identifier),
-            patient_member_id: prior.patient_member_id.clone(),
-            provider_id: prior.provider_id.clone(),
-            insurer_id: prior.insurer_id.clone(),
-            prior_claim_identifier: Some(prior.claim_identifier.clone()),
-            // A reviewed version is no request of the submitter's: its identity is the
-            // reviewed claim's marked identifier alone, never mistaken for a resubmission.
-            prior_key: String::new(),
-            claim_full_url: None,
-            claim_resource_id: None,
-        },
-        content_hash: prior.content_hash.clone(),
-        policy_revision: prior.policy_revision.clone(),
-        request: prior.request.clone(),
+    let keys = RequestKeys {
+        submitter: prior.submitter.clone(),
+        bundle_identifier: prior.bundle_identifier.clone(),
+        // The chain's versions are found by any of their claim identifiers; this one is
+        // the reviewed claim's, marked so that it cannot be mistaken for a new request.
+        claim_identifier: format!("{}#review-{version}", prior.claim_identifier),
+        patient_member_id: prior.patient_member_id.clone(),
+        provider_id: prior.provider_id.clone(),
+        insurer_id: prior.insurer_id.clone(),
+        prior_claim_identifier: Some(prior.claim_identifier.clone()),
+        // A reviewed version is no request of the submitter's: its identity is the
+        // reviewed claim's marked identifier alone, never mistaken for a resubmission.
+        prior_key: String::new(),
+        claim_full_url: None,
+        claim_resource_id: None,
+    };
+    let mut new = NewSubmission::with_keys(
+        keys,
+        prior.request.clone(),
         response,
-        decision_trace: trace,
+        trace,
+        prior.policy_revision.clone(),
         authorizations,
-        supersedes: None,
-        status: prior.status,
-        answered_by: AnsweredBy::Reviewer {
-            name: reviewer.name.clone(),
-            at,
-        },
-    }
-    .superseding(prior);
+    );
+    new.content_hash = prior.content_hash.clone();
+    new.status = prior.status;
+    new.answered_by = AnsweredBy::Reviewer {
+        name: reviewer.name.clone(),
+        at,
+    };
+    let new = new.superseding(prior);
     let stored = store.record(new).await.map_err(|e| match e {
         StoreError::Conflict(message) => ReviewError::Stale(message),
         other => ReviewError::Store(other),

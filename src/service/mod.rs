@@ -98,6 +98,9 @@ pub struct Submission {
     pub answers: Vec<ItemAnswer>,
     /// How the store kept it; `None` without a store.
     pub stored: Option<Stored>,
+    /// `response` encoded as JSON, when it was encoded to be stored (a fresh record): the
+    /// HTTP answer sends these bytes rather than encoding the response again.
+    pub encoded: Option<bytes::Bytes>,
 }
 
 /// Where a submission was recorded.
@@ -218,9 +221,7 @@ impl Service {
         let request = pas::check_bytes(body, &self.settings.limits)?;
         // The body parsed as JSON, so it is UTF-8; a Bundle sent bare is kept as received.
         let received = match std::str::from_utf8(body) {
-            Ok(text) if !request.from_parameters() && self.store.is_some() => {
-                Some(text.to_owned())
-            }
+            Ok(text) if !request.from_parameters() && self.store.is_some() => Some(text.to_owned()),
             _ => None,
         };
         self.submit_checked(caller, request, received).await
@@ -276,8 +277,11 @@ impl Service {
                 actions,
                 answers,
                 stored: None,
+                encoded: None,
             });
         };
+        // Serializing a Value cannot fail (its keys are strings).
+        let encoded = bytes::Bytes::from(serde_json::to_vec(&response).unwrap_or_default());
         let cancels_everything = request.cancels_everything();
         let claim_path = request.claim_path();
         let mut new = NewSubmission::with_keys(
@@ -297,17 +301,18 @@ impl Service {
         if let Some(text) = received {
             new = new.received_as(text);
         }
+        new = new.response_encoded(bytes::Bytes::clone(&encoded));
         let recorded = store
             .record(new)
             .await
             .map_err(|e| store_rejection(e, &claim_path))?;
         let replay = recorded.is_replay();
         let stored = recorded.into_submission();
-        let (actions, answers) = if replay {
+        let (actions, answers, encoded) = if replay {
             // The stored answer is what the caller receives: report what it says.
-            (trace::actions(&stored.decision_trace), Vec::new())
+            (trace::actions(&stored.decision_trace), Vec::new(), None)
         } else {
-            (actions, answers)
+            (actions, answers, Some(encoded))
         };
         Ok(Submission {
             response: stored.response,
@@ -318,6 +323,7 @@ impl Service {
                 version: stored.version,
                 replay,
             }),
+            encoded,
         })
     }
 

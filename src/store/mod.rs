@@ -248,6 +248,8 @@ pub struct NewSubmission {
     /// The request Bundle's text as received, stored as the record instead of an encoding
     /// of `request` (the raw JSON is the record, and it is not encoded twice).
     request_text: Option<String>,
+    /// `response` as the caller encoded it for its answer, stored as is.
+    response_text: Option<bytes::Bytes>,
 }
 
 impl NewSubmission {
@@ -292,7 +294,15 @@ impl NewSubmission {
             status: Status::Active,
             answered_by: review::AnsweredBy::Engine,
             request_text: None,
+            response_text: None,
         }
+    }
+
+    /// Stores `encoded`, the caller's encoding of `response` (what it answers with), as the
+    /// response's record: the response is encoded once per request.
+    pub fn response_encoded(mut self, encoded: bytes::Bytes) -> Self {
+        self.response_text = Some(encoded);
+        self
     }
 
     /// Stores `text`, the body `request` was parsed from, as the request's record.

@@ -23,8 +23,25 @@ pub(super) struct Job {
 /// `request_json`, `response_json` and `decision_trace_json` as they are written.
 pub(super) struct JsonColumns {
     request: String,
-    response: String,
+    response: ResponseText,
     decision_trace: String,
+}
+
+/// The response column: encoded here, or encoded once by the caller, who also sends those
+/// very bytes as the HTTP answer (shared, not copied).
+enum ResponseText {
+    Encoded(String),
+    Shared(bytes::Bytes),
+}
+
+impl ResponseText {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Encoded(text) => text,
+            // Bytes given by `NewSubmission::response_encoded` are serde_json's output.
+            Self::Shared(bytes) => std::str::from_utf8(bytes).unwrap_or_default(),
+        }
+    }
 }
 
 impl JsonColumns {
@@ -35,7 +52,10 @@ impl JsonColumns {
                 .request_text
                 .take()
                 .unwrap_or_else(|| submission.request.to_string()),
-            response: submission.response.to_string(),
+            response: match submission.response_text.take() {
+                Some(bytes) if std::str::from_utf8(&bytes).is_ok() => ResponseText::Shared(bytes),
+                _ => ResponseText::Encoded(submission.response.to_string()),
+            },
             decision_trace: submission.decision_trace.to_string(),
         }
     }
