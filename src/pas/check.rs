@@ -189,38 +189,44 @@ fn unwrap_parameters(mut parameters: Value) -> Result<Value, Rejection> {
 /// The FHIRPath of the first node deeper than `max` levels, if any. Recursion is bounded by
 /// serde_json's own nesting limit (128), so it cannot overflow the stack.
 fn too_deep(value: &Value, root: &str, max: usize) -> Option<String> {
-    fn walk(value: &Value, depth: usize, max: usize, path: &mut String) -> bool {
+    /// One step of the path to the first node past the limit.
+    enum Step<'a> {
+        Key(&'a str),
+        Index(usize),
+    }
+    /// The steps to the first node past the limit, innermost first. The path is built only
+    /// on the way back from a node past the limit: a request within it allocates nothing.
+    fn walk(value: &Value, depth: usize, max: usize) -> Option<Vec<Step<'_>>> {
         let nested = matches!(value, Value::Object(_) | Value::Array(_));
         if nested && depth > max {
-            return true;
+            return Some(Vec::new());
         }
-        let len = path.len();
         match value {
-            Value::Object(map) => {
-                for (key, child) in map {
-                    path.push('.');
-                    path.push_str(key);
-                    if walk(child, depth + 1, max, path) {
-                        return true;
-                    }
-                    path.truncate(len);
-                }
-            }
-            Value::Array(items) => {
-                for (i, child) in items.iter().enumerate() {
-                    path.push_str(&format!("[{i}]"));
-                    if walk(child, depth + 1, max, path) {
-                        return true;
-                    }
-                    path.truncate(len);
-                }
-            }
-            _ => {}
+            Value::Object(map) => map.iter().find_map(|(key, child)| {
+                let mut steps = walk(child, depth + 1, max)?;
+                steps.push(Step::Key(key));
+                Some(steps)
+            }),
+            Value::Array(items) => items.iter().enumerate().find_map(|(i, child)| {
+                let mut steps = walk(child, depth + 1, max)?;
+                steps.push(Step::Index(i));
+                Some(steps)
+            }),
+            _ => None,
         }
-        false
     }
+    let steps = walk(value, 1, max)?;
     let mut path = root.to_owned();
-    walk(value, 1, max, &mut path).then_some(path)
+    for step in steps.iter().rev() {
+        match step {
+            Step::Key(key) => {
+                path.push('.');
+                path.push_str(key);
+            }
+            Step::Index(i) => path.push_str(&format!("[{i}]")),
+        }
+    }
+    Some(path)
 }
 
 /// 413 for a Bundle with more entries than the limit: like the body size, a limit of this
