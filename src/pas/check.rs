@@ -660,6 +660,21 @@ mod tests {
     }
 
     #[test]
+    fn the_depth_path_names_every_key_and_index_to_the_first_node_past_the_limit() {
+        let value = json!({"a": 1, "b": [{"c": 2}, {"d": {"e": [true]}}]});
+        // Bundle (1) > b (2) > [1] (3) > d (4): past 3 levels.
+        assert_eq!(
+            too_deep(&value, "Bundle", 3).as_deref(),
+            Some("Bundle.b[1].d")
+        );
+        assert_eq!(
+            too_deep(&value, "Bundle", 4).as_deref(),
+            Some("Bundle.b[1].d.e")
+        );
+        assert_eq!(too_deep(&value, "Bundle", 5), None);
+    }
+
+    #[test]
     fn entry_count_is_limited_and_located() {
         let limits = Limits {
             max_entries: 4,
