@@ -323,11 +323,15 @@ fn insurer_id(view: &BundleView<'_>, claim: &Entry<'_>) -> Option<String> {
 /// of the Bundle is built. The bytes hashed are exactly `serde_json::to_vec` of the Bundle
 /// with its keys sorted, so hashes stored by earlier versions still match.
 pub fn content_hash(bundle: &Value) -> String {
-    let mut hasher = HashWriter(Sha256::new());
+    // serde_json writes in small pieces (a quote, a key, a comma): buffered, the digest is
+    // fed in blocks.
+    let mut hasher = std::io::BufWriter::with_capacity(8 * 1024, HashWriter(Sha256::new()));
     // Serializing a Value cannot fail (its keys are strings) and the hash writer never fails.
     let _ = serde_json::to_writer(&mut hasher, &Canonical::top(bundle));
+    let _ = std::io::Write::flush(&mut hasher);
+    let digest = hasher.into_parts().0.0.finalize();
     let mut hex = String::with_capacity(64);
-    for byte in hasher.0.finalize() {
+    for byte in digest {
         let _ = write!(hex, "{byte:02x}");
     }
     hex
