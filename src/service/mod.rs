@@ -220,9 +220,10 @@ impl Service {
     ) -> Result<Submission, Rejection> {
         let request = pas::check_bytes(body, &self.settings.limits)?;
         // The body parsed as JSON, so it is UTF-8; a Bundle sent bare is kept as received.
-        let received = match std::str::from_utf8(body) {
-            Ok(text) if !request.from_parameters() && self.store.is_some() => Some(text.to_owned()),
-            _ => None,
+        let received = if self.store.is_some() && !request.from_parameters() {
+            std::str::from_utf8(body).ok().map(str::to_owned)
+        } else {
+            None
         };
         self.submit_checked(caller, request, received).await
     }
