@@ -80,19 +80,28 @@ pub(crate) fn is_store_level(error: &sqlx::Error) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::Protocol(_) => true,
-        sqlx::Error::Database(database) => database.code().is_some_and(|code| {
-            // SQLite: primary result code (the low byte of an extended one). 13 FULL,
-            // 10 IOERR, 14 CANTOPEN, 8 READONLY, 5 BUSY (the lock not released in the
-            // busy timeout), 11 CORRUPT, 26 NOTADB.
-            // PostgreSQL: SQLSTATE classes 53 (insufficient resources, 53100 disk full),
-            // 08 (connection), 57 (operator intervention, e.g. shutdown), 58 (system error).
-            match code.parse::<i64>() {
-                Ok(sqlite) => matches!(sqlite & 0xff, 5 | 8 | 10 | 11 | 13 | 14 | 26),
-                Err(_) => ["53", "08", "57", "58"]
+        sqlx::Error::Database(database) => {
+            let Some(code) = database.code() else {
+                return false;
+            };
+            if database
+                .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+                .is_some()
+            {
+                // SQLite: the primary result code (the low byte of an extended one). 13 FULL,
+                // 10 IOERR, 14 CANTOPEN, 8 READONLY, 5 BUSY (the lock not released in the
+                // busy timeout), 11 CORRUPT, 26 NOTADB.
+                code.parse::<i64>()
+                    .is_ok_and(|code| matches!(code & 0xff, 5 | 8 | 10 | 11 | 13 | 14 | 26))
+            } else {
+                // PostgreSQL: SQLSTATE classes 53 (insufficient resources, 53100 disk full),
+                // 08 (connection), 57 (operator intervention, e.g. shutdown), 58 (system
+                // error). Compared as text: "08006" is no number.
+                ["53", "08", "57", "58"]
                     .iter()
-                    .any(|class| code.starts_with(class)),
+                    .any(|class| code.starts_with(class))
             }
-        }),
+        }
         _ => false,
     }
 }
@@ -112,4 +121,56 @@ pub(super) async fn probe(conn: &mut AnyConnection, backend: Backend) -> Result<
     .execute(&mut *tx)
     .await?;
     tx.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Connection;
+
+    #[test]
+    fn io_and_pool_failures_are_the_stores() {
+        let io = std::io::Error::other("no space left on device");
+        assert!(is_store_level(&sqlx::Error::Io(io)));
+        assert!(is_store_level(&sqlx::Error::PoolTimedOut));
+        assert!(!is_store_level(&sqlx::Error::RowNotFound));
+    }
+
+    #[tokio::test]
+    async fn a_record_refused_by_a_constraint_is_not_the_stores_failure() {
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .expect("in-memory SQLite");
+        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            .execute(&mut conn)
+            .await
+            .expect("table");
+        sqlx::query("INSERT INTO t (id) VALUES (1)")
+            .execute(&mut conn)
+            .await
+            .expect("first row");
+        let duplicate = sqlx::query("INSERT INTO t (id) VALUES (1)")
+            .execute(&mut conn)
+            .await
+            .expect_err("a duplicate key");
+        assert!(!is_store_level(&duplicate), "{duplicate}");
+        // A read-only database is the store's (SQLITE_READONLY, 8).
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("ro.db");
+        let uri = format!("sqlite://{}", path.display());
+        sqlx::SqliteConnection::connect(&format!("{uri}?mode=rwc"))
+            .await
+            .expect("create the file")
+            .close()
+            .await
+            .expect("close");
+        let mut readonly = sqlx::SqliteConnection::connect(&format!("{uri}?mode=ro"))
+            .await
+            .expect("open read-only");
+        let error = sqlx::query("CREATE TABLE u (id INTEGER)")
+            .execute(&mut readonly)
+            .await
+            .expect_err("a read-only database refuses writes");
+        assert!(is_store_level(&error), "{error}");
+    }
 }
