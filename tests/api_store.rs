@@ -828,30 +828,8 @@ async fn an_authenticated_client_is_the_submitter(db: &Db) {
     assert_eq!(seen(Caller::Unauthenticated).await.len(), 2);
 }
 
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(&super::Db::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    if let Some(db) = super::Db::postgres("pas_api").await {
-                        super::$scenario(&db).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+support::db::on_both_backends!(
+    "pas_api":
     submit_records_and_resubmission_replays,
     concurrent_copies_are_one_record,
     same_claim_identifier_other_content_conflicts,

@@ -136,30 +136,8 @@ async fn audit_records_are_found_by_time_and_agent_and_purged_with_their_submiss
     assert!(store.purge_audit(Utc::now().date_naive(), 5).await.is_err());
 }
 
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(&super::Db::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    if let Some(db) = super::Db::postgres("pas_auth").await {
-                        super::$test(&db).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+support::db::on_both_backends!(
+    "pas_auth":
     secrets_are_shared_by_every_instance,
     an_assertion_id_is_used_once_across_instances,
     audit_records_are_found_by_time_and_agent_and_purged_with_their_submissions,

@@ -753,30 +753,8 @@ async fn reviewed_responses_validate_against_the_pas_profiles() {
     }
 }
 
-macro_rules! on_both_backends {
-    ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    super::$scenario(&super::Db::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    if let Some(db) = super::Db::postgres("pas_review").await {
-                        super::$scenario(&db).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+support::db::on_both_backends!(
+    "pas_review":
     pended_answer_opens_a_case_a_denial_closes_it,
     reviewer_certifies_with_the_submit_number_or_modifies,
     every_refusal_has_its_status,

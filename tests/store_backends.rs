@@ -741,30 +741,8 @@ async fn upgrade_from_schema_0001_keeps_every_record(db: &Db) {
     assert_eq!((report.chains, report.submissions), (1, 2));
 }
 
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(&super::Db::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    if let Some(db) = super::Db::postgres("pas_test").await {
-                        super::$test(&db).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+support::db::on_both_backends!(
+    "pas_test":
     fresh_record_then_identical_replay,
     same_identifier_other_content_is_a_conflict,
     concurrent_identical_submissions_make_one_record,

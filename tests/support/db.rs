@@ -50,3 +50,33 @@ impl Db {
         })
     }
 }
+
+/// Runs each scenario `async fn name(db: &Db)` of the calling test file as two tests, on
+/// SQLite and on a fresh PostgreSQL database named after `prefix` (skipped outside CI when no
+/// server is configured). The file must have `Db` in scope. (Unused in the test files that
+/// include this module for `Db` alone.)
+#[allow(unused_macros)]
+macro_rules! on_both_backends {
+    ($prefix:literal: $($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario(&super::Db::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    if let Some(db) = super::Db::postgres($prefix).await {
+                        super::$scenario(&db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_backends;
