@@ -501,15 +501,15 @@ pub async fn decide(
         claim_full_url: None,
         claim_resource_id: None,
     };
-    let mut new = NewSubmission::with_keys(
+    let mut new = NewSubmission::with_hash(
         keys,
+        prior.content_hash.clone(),
         prior.request.clone(),
         response,
         trace,
         prior.policy_revision.clone(),
         authorizations,
     );
-    new.content_hash = prior.content_hash.clone();
     new.status = prior.status;
     new.answered_by = AnsweredBy::Reviewer {
         name: reviewer.name.clone(),

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::AnyConnection;
+use sqlx::AnyPool;
 
 use super::Backend;
 
@@ -107,12 +107,8 @@ pub(crate) fn is_store_level(error: &sqlx::Error) -> bool {
 }
 
 /// One small write transaction: whether the store takes writes now.
-pub(super) async fn probe(conn: &mut AnyConnection, backend: Backend) -> Result<(), sqlx::Error> {
-    use sqlx::Connection;
-    let mut tx = match backend {
-        Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
-        Backend::Postgres => conn.begin().await?,
-    };
+pub(super) async fn probe(pool: &AnyPool, backend: Backend) -> Result<(), sqlx::Error> {
+    let mut tx = super::writer::begin_write(pool, backend).await?;
     sqlx::query(
         "INSERT INTO store_probe (id, checked_at) VALUES (1, $1) \
          ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",

@@ -282,9 +282,32 @@ impl NewSubmission {
         policy_revision: impl Into<String>,
         authorizations: Vec<ItemAuthorization>,
     ) -> Self {
+        let hash = content_hash(&request);
+        Self::with_hash(
+            keys,
+            hash,
+            request,
+            response,
+            decision_trace,
+            policy_revision,
+            authorizations,
+        )
+    }
+
+    /// [`NewSubmission::with_keys`] with the content hash given: a version that restates an
+    /// earlier request (a reviewer's decision) keeps that request's hash.
+    pub fn with_hash(
+        keys: RequestKeys,
+        content_hash: String,
+        request: Value,
+        response: Value,
+        decision_trace: Value,
+        policy_revision: impl Into<String>,
+        authorizations: Vec<ItemAuthorization>,
+    ) -> Self {
         Self {
             keys,
-            content_hash: content_hash(&request),
+            content_hash,
             policy_revision: policy_revision.into(),
             request,
             response,

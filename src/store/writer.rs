@@ -197,11 +197,7 @@ pub(super) async fn write_loop(
 
 /// One probe write while the store is failing; a commit marks it writable again.
 async fn probe_once(pool: &AnyPool, backend: Backend, health: &WriteHealth) {
-    let result = match pool.acquire().await {
-        Ok(mut conn) => health::probe(&mut conn, backend).await,
-        Err(error) => Err(error),
-    };
-    match result {
+    match health::probe(pool, backend).await {
         Ok(()) => health.committed(),
         Err(error) => tracing::debug!(%error, "store probe failed; writes still failing"),
     }
